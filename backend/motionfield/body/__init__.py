@@ -1,0 +1,1 @@
+"""The SMPL body: joint table, skeletons, rotations, forward kinematics, resampling. No bpy."""

@@ -1,0 +1,208 @@
+"""Rotation conversions, numpy (scipy.spatial.transform) and torch (roma), in one place.
+
+Conventions: quaternions are (w, x, y, z) with any leading batch shape; axis-angle is a
+rotation vector (..., 3) in radians; matrices act on column vectors (..., 3, 3); 6D is the
+first two columns of the matrix, (..., 6) = [c0, c1] (Zhou et al. 2019), mapped back by
+Gram-Schmidt. scipy and roma both store quaternions (x, y, z, w): the only reordering of
+components in the project happens here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import roma
+import torch
+from scipy.spatial.transform import Rotation
+
+# --------------------------------------------------------------------------- numpy
+
+
+def _scipy(q: np.ndarray) -> Rotation:
+    return Rotation.from_quat(np.asarray(q, dtype=np.float64)[..., [1, 2, 3, 0]])
+
+
+def _wxyz(r: Rotation) -> np.ndarray:
+    return r.as_quat()[..., [3, 0, 1, 2]]
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """(..., 4) wxyz -> (..., 3, 3). Non-unit quaternions are normalised."""
+    return _scipy(q).as_matrix()
+
+
+def matrix_to_quat(m: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) -> (..., 4) wxyz with w >= 0."""
+    return quat_canonical(_wxyz(Rotation.from_matrix(np.asarray(m, dtype=np.float64))))
+
+
+def axis_angle_to_quat(v: np.ndarray) -> np.ndarray:
+    """(..., 3) rotation vectors -> (..., 4) wxyz."""
+    return _wxyz(Rotation.from_rotvec(np.asarray(v, dtype=np.float64)))
+
+
+def quat_to_axis_angle(q: np.ndarray) -> np.ndarray:
+    """(..., 4) wxyz -> (..., 3) rotation vectors with angle in [0, pi]."""
+    return _scipy(q).as_rotvec()
+
+
+def axis_angle_to_matrix(v: np.ndarray) -> np.ndarray:
+    return Rotation.from_rotvec(np.asarray(v, dtype=np.float64)).as_matrix()
+
+
+def matrix_to_axis_angle(m: np.ndarray) -> np.ndarray:
+    return Rotation.from_matrix(np.asarray(m, dtype=np.float64)).as_rotvec()
+
+
+def euler_to_quat(angles_deg: np.ndarray, order: str) -> np.ndarray:
+    """BVH Euler angles -> wxyz.
+
+    BVH channels are intrinsic rotations applied in the order they are listed: for
+    "ZXY" the local frame turns about Z, then the new X, then the newer Y, i.e.
+    R = Rz @ Rx @ Ry. That is scipy's upper-case (intrinsic) sequence, the one
+    convention used anywhere in the project.
+    """
+    return _wxyz(Rotation.from_euler(order.upper(), angles_deg, degrees=True))
+
+
+def quat_to_euler(q: np.ndarray, order: str) -> np.ndarray:
+    """wxyz -> intrinsic Euler angles in degrees, the inverse of `euler_to_quat`."""
+    return _scipy(q).as_euler(order.upper(), degrees=True)
+
+
+def matrix_to_6d(m: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) -> (..., 6): the first two columns."""
+    m = np.asarray(m)
+    return np.concatenate([m[..., :, 0], m[..., :, 1]], axis=-1)
+
+
+def sixd_to_matrix(d: np.ndarray) -> np.ndarray:
+    """(..., 6) -> (..., 3, 3) by Gram-Schmidt on the two columns."""
+    d = np.asarray(d, dtype=np.float64)
+    a, b = d[..., :3], d[..., 3:]
+    c0 = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    b = b - np.sum(c0 * b, axis=-1, keepdims=True) * c0
+    c1 = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    return np.stack([c0, c1, np.cross(c0, c1)], axis=-1)
+
+
+def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a * b (apply b, then a), wxyz, broadcasting."""
+    aw, ax, ay, az = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
+    bw, bx, by, bz = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
+    return np.stack([
+        aw * bw - ax * bx - ay * by - az * bz,
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+    ], axis=-1)
+
+
+def quat_inverse(q: np.ndarray) -> np.ndarray:
+    """Inverse of unit quaternions (the conjugate)."""
+    return np.asarray(q, dtype=np.float64) * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def quat_rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate vectors (..., 3) by unit quaternions (..., 4)."""
+    return np.einsum("...ij,...j->...i", quat_to_matrix(q), v)
+
+
+def quat_canonical(q: np.ndarray) -> np.ndarray:
+    """The representative with w >= 0 (q and -q are the same rotation)."""
+    q = np.asarray(q, dtype=np.float64)
+    return np.where(q[..., :1] < 0, -q, q)
+
+
+def quat_continuous(q: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Flip signs along `axis` (time) so neighbouring quaternions lie in one hemisphere."""
+    q = np.moveaxis(np.array(q, dtype=np.float64), axis, 0)
+    dots = np.sum(q[1:] * q[:-1], axis=-1)
+    flips = np.cumprod(np.where(dots < 0, -1.0, 1.0), axis=0)
+    q[1:] *= flips[..., None]
+    return np.moveaxis(q, 0, axis)
+
+
+def quat_slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spherical interpolation along the shorter arc; a, b (..., 4), t broadcast to (...)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)[..., None]
+    dot = np.sum(a * b, axis=-1, keepdims=True)
+    b = np.where(dot < 0, -b, b)
+    dot = np.clip(np.abs(dot), -1.0, 1.0)
+    theta = np.arccos(dot)
+    sin = np.sin(theta)
+    near = sin < 1e-8  # nearly equal: linear interpolation is exact to rounding
+    safe = np.where(near, 1.0, sin)
+    wa = np.where(near, 1.0 - t, np.sin((1.0 - t) * theta) / safe)
+    wb = np.where(near, t, np.sin(t * theta) / safe)
+    out = wa * a + wb * b
+    return out / np.linalg.norm(out, axis=-1, keepdims=True)
+
+
+def quat_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Geodesic angle in radians between unit quaternions."""
+    dot = np.abs(np.sum(np.asarray(a) * np.asarray(b), axis=-1))
+    return 2.0 * np.arccos(np.clip(dot, -1.0, 1.0))
+
+
+def rotation_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The smallest rotation (wxyz) taking direction u to direction v, (..., 3) each.
+
+    Opposite directions have no unique smallest rotation: a half turn about an axis
+    perpendicular to u is returned.
+    """
+    u = np.asarray(u, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    u = u / np.linalg.norm(u, axis=-1, keepdims=True)
+    v = v / np.linalg.norm(v, axis=-1, keepdims=True)
+    w = 1.0 + np.sum(u * v, axis=-1, keepdims=True)
+    axis = np.cross(u, v)
+    opposite = w[..., 0] < 1e-8
+    if np.any(opposite):
+        helper = np.where(np.abs(u[..., :1]) < 0.9, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+        perp = np.cross(u, helper)
+        perp /= np.linalg.norm(perp, axis=-1, keepdims=True)
+        axis = np.where(opposite[..., None], perp, axis)
+        w = np.where(opposite[..., None], 0.0, w)
+    q = np.concatenate([w, axis], axis=-1)
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+
+# --------------------------------------------------------------------------- torch
+
+
+def quat_to_matrix_t(q: torch.Tensor) -> torch.Tensor:
+    """(..., 4) wxyz -> (..., 3, 3)."""
+    return roma.unitquat_to_rotmat(roma.quat_wxyz_to_xyzw(roma.quat_normalize(q)))
+
+
+def matrix_to_quat_t(m: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) -> (..., 4) wxyz with w >= 0."""
+    q = roma.quat_xyzw_to_wxyz(roma.rotmat_to_unitquat(m))
+    return torch.where(q[..., :1] < 0, -q, q)
+
+
+def axis_angle_to_matrix_t(v: torch.Tensor) -> torch.Tensor:
+    return roma.rotvec_to_rotmat(v)
+
+
+def matrix_to_axis_angle_t(m: torch.Tensor) -> torch.Tensor:
+    return roma.rotmat_to_rotvec(m)
+
+
+def axis_angle_to_quat_t(v: torch.Tensor) -> torch.Tensor:
+    return roma.quat_xyzw_to_wxyz(roma.rotvec_to_unitquat(v))
+
+
+def quat_to_axis_angle_t(q: torch.Tensor) -> torch.Tensor:
+    return roma.unitquat_to_rotvec(roma.quat_wxyz_to_xyzw(q))
+
+
+def matrix_to_6d_t(m: torch.Tensor) -> torch.Tensor:
+    return torch.cat([m[..., :, 0], m[..., :, 1]], dim=-1)
+
+
+def sixd_to_matrix_t(d: torch.Tensor) -> torch.Tensor:
+    """(..., 6) -> (..., 3, 3): roma's Gram-Schmidt on the two columns."""
+    return roma.special_gramschmidt(torch.stack([d[..., :3], d[..., 3:]], dim=-1))

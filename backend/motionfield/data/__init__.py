@@ -1,0 +1,1 @@
+"""Data sources and cached training sets (`motionfield data ...`). No bpy."""
