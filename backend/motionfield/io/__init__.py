@@ -1,0 +1,1 @@
+"""Motion file formats, rig maps and retargeting. No bpy."""

@@ -1,0 +1,282 @@
+"""Retargeting any rig's BVH motion onto the SMPL skeleton, respecting rest-pose differences.
+
+Each SMPL joint j driven by a source joint s follows that joint's world orientation through
+a constant calibration rotation C_j (SMPL joint frame expressed in the source joint frame):
+
+    G_j(t) = A_s(t) C_j        world rotation of SMPL joint j at time t
+
+C_j is found from a reference pose of the source: the rig's zero pose when it is a T or A
+pose, or any frame the user names (a neutral stand works), or a calibration stored in the
+rig profile. In the reference pose the SMPL pose that matches the source is built joint by
+joint from the pelvis down: each SMPL bone is swung by the smallest rotation onto the source
+bone's direction (a joint with several child bones, the pelvis and chest, is solved by
+Kabsch over all of them), so twist is inherited from the parent and never invented. An
+SMPL joint with no source joint keeps its rest pose relative to its parent. The root
+follows the source pelvis, scaled by the ratio of leg lengths so feet stay on the floor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from motionfield.body.rotations import matrix_to_quat, quat_to_matrix, rotation_between
+from motionfield.body.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS, Skeleton, smpl_skeleton
+from motionfield.errors import RigError
+from motionfield.io.bvh import BvhClip, guess_unit_scale
+from motionfield.io.rigs import END, RigMap, detect_rig, guess_rig
+from motionfield.motion import Motion
+
+# Joints whose positions mean the same thing on every humanoid rig: the retarget error is
+# measured on these (spine splits and clavicle placement differ between rigs by design).
+EVAL_JOINTS = ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+               "right_ankle", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+               "left_wrist", "right_wrist")
+UNIT_SCALES = {"metres": 1.0, "centimetres": 0.01, "millimetres": 0.001, "inches": 0.0254,
+               "cmu_asf": 0.056444}
+# A swing this large from the zero pose to SMPL's T pose means the zero pose is no T/A pose.
+MAX_REST_SWING_DEG = 100.0
+
+
+@dataclass
+class RetargetReport:
+    """What a retarget did, for people: printed by `motionfield convert`."""
+
+    rig: str
+    units: str
+    metres_per_unit: float
+    reference: str
+    mapped: dict[str, str]
+    missing: list[str]
+    body_scale: float
+    error_mean_m: float = float("nan")
+    error_max_m: float = float("nan")
+    error_per_joint_m: dict[str, float] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        return [
+            f"rig: {self.rig} ({self.units}, {self.metres_per_unit:g} m per unit); "
+            f"reference pose: {self.reference}",
+            f"joints mapped: {len(self.mapped)}/24; missing: {', '.join(self.missing) or 'none'}",
+            f"body scale (SMPL / source legs): {self.body_scale:.3f}",
+            f"retarget error over {len(self.error_per_joint_m)} body joints: mean "
+            f"{self.error_mean_m * 100:.2f} cm, max {self.error_max_m * 100:.2f} cm",
+        ]
+
+
+@dataclass
+class SourceTracks:
+    """World rotations (T, 24, 3, 3) and positions (T, 24, 3), metres, of the source joints
+    that drive each SMPL joint; rows of unmapped joints are NaN."""
+
+    rotations: np.ndarray
+    positions: np.ndarray
+    mapped: np.ndarray  # (24,) bool
+
+
+def source_tracks(clip: BvhClip, rig: RigMap, scale: float,
+                  frames: slice | None = None) -> SourceTracks:
+    glob, pos = clip.forward_kinematics(scale)
+    if frames is not None:
+        glob, pos = glob[frames], pos[frames]
+    return _tracks(clip, rig, scale, glob, pos)
+
+
+def _rest_tracks(clip: BvhClip, rig: RigMap, scale: float) -> SourceTracks:
+    pos = clip.rest_positions(scale)[None]
+    glob = np.broadcast_to(np.eye(3), (1, len(clip.names), 3, 3))
+    return _tracks(clip, rig, scale, glob, pos)
+
+
+def _tracks(clip, rig, scale, glob, pos) -> SourceTracks:
+    frames = len(glob)
+    rots = np.full((frames, 24, 3, 3), np.nan)
+    poss = np.full((frames, 24, 3), np.nan)
+    mapped = np.zeros(24, dtype=bool)
+    index = {n: i for i, n in enumerate(clip.names)}
+    for smpl_name, src in rig.joints.items():
+        j = SMPL_JOINT_NAMES.index(smpl_name)
+        if src.endswith(END):
+            b = index[src[: -len(END)]]
+            end = clip.end_sites.get(b)
+            if end is None:
+                raise RigError(f"rig map names {src!r} but {clip.names[b]!r} has no End Site")
+            poss[:, j] = pos[:, b] + glob[:, b] @ (np.asarray(end) * scale)
+        else:
+            b = index[src]
+            poss[:, j] = pos[:, b]
+        rots[:, j] = glob[:, b]
+        mapped[j] = True
+    return SourceTracks(rots, poss, mapped)
+
+
+def _targets(j: int, mapped: np.ndarray) -> list[int]:
+    """The nearest mapped descendant along each child branch of SMPL joint j."""
+    out = []
+    for c in (c for c, p in enumerate(SMPL_PARENTS) if p == j):
+        stack = [c]
+        while stack:
+            k = stack.pop()
+            if mapped[k]:
+                out.append(k)
+            else:
+                stack.extend(ch for ch, p in enumerate(SMPL_PARENTS) if p == k)
+    return out
+
+
+def _kabsch(d: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Rotation R (3, 3) minimising sum |R d_i - u_i|^2 over unit directions (N, 3)."""
+    h = d.T @ u
+    uu, _, vt = np.linalg.svd(h)
+    sign = np.sign(np.linalg.det(vt.T @ uu.T)) or 1.0
+    return vt.T @ np.diag([1.0, 1.0, sign]) @ uu.T
+
+
+def reference_pose(ref: SourceTracks, skeleton: Skeleton) -> tuple[np.ndarray, float]:
+    """SMPL world rotations (24, 3, 3) matching the source's reference pose, and the largest
+    single-bone swing (degrees) it needed."""
+    rest = skeleton.rest_positions()
+    g = np.zeros((24, 3, 3))
+    largest = 0.0
+    for j in range(24):
+        parent = np.eye(3) if SMPL_PARENTS[j] < 0 else g[SMPL_PARENTS[j]]
+        pairs = []
+        for k in _targets(j, ref.mapped) if ref.mapped[j] else []:
+            u = ref.positions[0, k] - ref.positions[0, j]
+            if np.linalg.norm(u) > 1e-6:  # zero-length source bones say nothing
+                d = rest[k] - rest[j]
+                pairs.append((d / np.linalg.norm(d), u / np.linalg.norm(u)))
+        if len(pairs) >= 2:
+            d, u = (np.array(x) for x in zip(*pairs))
+            g[j] = _kabsch(d, u)
+        elif len(pairs) == 1:
+            d, u = pairs[0]
+            swing = quat_to_matrix(rotation_between(parent @ d, u))
+            largest = max(largest, np.degrees(np.arccos(np.clip((parent @ d) @ u, -1, 1))))
+            g[j] = swing @ parent
+        else:
+            g[j] = parent
+    return g, largest
+
+
+def calibrate(clip: BvhClip, rig: RigMap, scale: float, frame: int | None = None,
+              skeleton: Skeleton | None = None) -> dict[str, np.ndarray]:
+    """C_j (wxyz) for every mapped SMPL joint from the zero pose or frame `frame`."""
+    skeleton = skeleton or smpl_skeleton()
+    if frame is None:
+        ref = _rest_tracks(clip, rig, scale)
+    else:
+        if not -len(clip.frames) <= frame < len(clip.frames):
+            raise RigError(f"reference frame {frame} is outside the clip's "
+                           f"{len(clip.frames)} frames")
+        ref = source_tracks(clip, rig, scale, slice(frame, frame + 1 if frame != -1 else None))
+    g, largest = reference_pose(ref, skeleton)
+    if frame is None and largest > MAX_REST_SWING_DEG:
+        raise RigError(
+            f"the rig's zero pose is not a T or A pose (a bone is {largest:.0f} degrees away "
+            "from SMPL's T pose): name a frame where the character stands neutrally with "
+            "--reference-frame N, or use a rig map with a calibration")
+    return {SMPL_JOINT_NAMES[j]: matrix_to_quat(ref.rotations[0, j].T @ g[j])
+            for j in range(24) if ref.mapped[j]}
+
+
+def _leg_length(points: np.ndarray, mapped: np.ndarray) -> float:
+    lengths = []
+    for hip, knee, ankle in ((1, 4, 7), (2, 5, 8)):
+        if mapped[[hip, knee, ankle]].all():
+            lengths.append(np.linalg.norm(points[knee] - points[hip])
+                           + np.linalg.norm(points[ankle] - points[knee]))
+    return float(np.mean(lengths)) if lengths else float("nan")
+
+
+def resolve_rig(clip: BvhClip, rig: RigMap | None) -> RigMap:
+    if rig is None:
+        try:
+            rig = detect_rig(clip.names)
+        except RigError:
+            rig = guess_rig(clip.names, clip.parents)
+    rig.check_against(clip.names)
+    return rig
+
+
+def retarget(clip: BvhClip, rig: RigMap | None = None, *, units: str | None = None,
+             reference_frame: int | None = None,
+             skeleton: Skeleton | None = None) -> tuple[Motion, RetargetReport]:
+    """Retarget a BVH clip onto SMPL (default: the shipped SMPL skeleton).
+
+    `units` names the file's length unit (a key of UNIT_SCALES); by default the rig
+    profile's, else guessed from the skeleton's height. `reference_frame` chooses the pose
+    that corresponds to SMPL's T pose (see the module docstring); by default the rig
+    profile's calibration, else the zero pose.
+    """
+    skeleton = skeleton or smpl_skeleton()
+    rig = resolve_rig(clip, rig)
+    units, scale = _units(clip, rig, units)
+    if reference_frame is None and rig.calibration:
+        calib = {k: np.asarray(v, dtype=np.float64) for k, v in rig.calibration.items()}
+        reference = "rig calibration"
+    else:
+        calib = calibrate(clip, rig, scale, reference_frame, skeleton)
+        reference = "zero pose" if reference_frame is None else f"frame {reference_frame}"
+    tracks = source_tracks(clip, rig, scale)
+    glob = _smpl_world_rotations(tracks, calib)
+    local = glob.copy()
+    for j in range(1, 24):
+        local[:, j] = np.swapaxes(glob[:, SMPL_PARENTS[j]], -1, -2) @ glob[:, j]
+    rest = _rest_tracks(clip, rig, scale)
+    body_scale = _leg_length(skeleton.rest_positions(), np.ones(24, bool)) / _leg_length(
+        rest.positions[0], rest.mapped)
+    if not np.isfinite(body_scale):
+        body_scale = skeleton.height() / max(clip_height(clip, scale), 1e-6)
+    motion = Motion.from_frames(matrix_to_quat(local), tracks.positions[:, 0] * body_scale,
+                                skeleton, clip.fps)
+    report = RetargetReport(
+        rig.name, units, scale, reference, dict(rig.joints),
+        [n for n, m in zip(SMPL_JOINT_NAMES, tracks.mapped) if not m], body_scale)
+    _measure(report, motion, tracks, body_scale)
+    return motion, report
+
+
+def clip_height(clip: BvhClip, scale: float) -> float:
+    y = clip.rest_positions(scale)[:, 1]
+    return float(y.max() - y.min())
+
+
+def _units(clip: BvhClip, rig: RigMap, units: str | None) -> tuple[str, float]:
+    units = units or rig.units
+    if units is None:
+        scale, units = guess_unit_scale(clip)
+        return units, scale
+    if units not in UNIT_SCALES:
+        raise RigError(f"unknown units {units!r}; use one of {', '.join(UNIT_SCALES)}")
+    return units, UNIT_SCALES[units]
+
+
+def _smpl_world_rotations(tracks: SourceTracks, calib: dict[str, np.ndarray]) -> np.ndarray:
+    frames = len(tracks.rotations)
+    glob = np.empty((frames, 24, 3, 3))
+    for j, name in enumerate(SMPL_JOINT_NAMES):
+        if tracks.mapped[j]:
+            glob[:, j] = tracks.rotations[:, j] @ quat_to_matrix(calib[name])
+        elif j == 0:
+            raise RigError("the pelvis must be mapped")
+        else:
+            glob[:, j] = glob[:, SMPL_PARENTS[j]]
+    return glob
+
+
+def _measure(report: RetargetReport, motion: Motion, tracks: SourceTracks,
+             body_scale: float) -> None:
+    """Joint position error of the SMPL result against the source scaled to SMPL size."""
+    ours = motion.joint_positions()
+    theirs = tracks.positions * body_scale
+    per_joint = {}
+    for name in EVAL_JOINTS:
+        j = SMPL_JOINT_NAMES.index(name)
+        if tracks.mapped[j]:
+            per_joint[name] = float(np.linalg.norm(ours[:, j] - theirs[:, j], axis=-1).mean())
+    report.error_per_joint_m = per_joint
+    if per_joint:
+        report.error_mean_m = float(np.mean(list(per_joint.values())))
+        report.error_max_m = float(max(per_joint.values()))
