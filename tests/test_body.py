@@ -7,13 +7,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
-from scipy.spatial.transform import Rotation
-
 from motionfield.body import rotations as R
 from motionfield.body.kinematics import forward_kinematics, forward_kinematics_t
 from motionfield.body.skeleton import SMPL_JOINT_NAMES, Skeleton, smpl_skeleton
 from motionfield.body.timing import frame_times, parse_fps
 from motionfield.motion import Motion
+from scipy.spatial.transform import Rotation
 
 rng = np.random.default_rng(0)
 
@@ -42,8 +41,8 @@ def test_sixd_gram_schmidt_repairs_a_perturbed_matrix():
     m = R.quat_to_matrix(random_quats(20))
     noisy = R.matrix_to_6d(m) + rng.normal(scale=1e-3, size=(20, 6))
     out = R.sixd_to_matrix(noisy)
-    np.testing.assert_allclose(out @ np.swapaxes(out, -1, -2), np.broadcast_to(np.eye(3), out.shape),
-                               atol=1e-12)
+    eye = np.broadcast_to(np.eye(3), out.shape)
+    np.testing.assert_allclose(out @ np.swapaxes(out, -1, -2), eye, atol=1e-12)
     np.testing.assert_allclose(np.linalg.det(out), 1.0, atol=1e-12)
 
 

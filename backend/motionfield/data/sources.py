@@ -54,7 +54,7 @@ def unpack(archives: Path | None = None, dest: Path | None = None) -> Path:
                         "(shared/data) or set MOTIONFIELD_ARCHIVES")
     dest = dest or data_dir()
     dest.mkdir(parents=True, exist_ok=True)
-    for name, folder in ARCHIVE_FOLDERS.items():
+    for name in ARCHIVE_FOLDERS:
         stamp = dest / f".{name}.unpacked"
         if stamp.exists() or not (archives / name).exists():
             continue

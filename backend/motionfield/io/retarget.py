@@ -25,7 +25,7 @@ from motionfield.body.rotations import matrix_to_quat, quat_to_matrix, rotation_
 from motionfield.body.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS, Skeleton, smpl_skeleton
 from motionfield.errors import RigError
 from motionfield.io.bvh import BvhClip, guess_unit_scale
-from motionfield.io.rigs import END, RigMap, detect_rig, guess_rig
+from motionfield.io.rigs import END, RigMap, detect_rig
 from motionfield.motion import Motion
 
 # Joints whose positions mean the same thing on every humanoid rig: the retarget error is
@@ -50,18 +50,20 @@ class RetargetReport:
     mapped: dict[str, str]
     missing: list[str]
     body_scale: float
+    proportions: str = "source"
     error_mean_m: float = float("nan")
     error_max_m: float = float("nan")
     error_per_joint_m: dict[str, float] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         return [
-            f"rig: {self.rig} ({self.units}, {self.metres_per_unit:g} m per unit); "
-            f"reference pose: {self.reference}",
+            (f"rig: {self.rig} ({self.units}, {self.metres_per_unit:g} m per unit); "
+             f"reference pose: {self.reference}"),
             f"joints mapped: {len(self.mapped)}/24; missing: {', '.join(self.missing) or 'none'}",
-            f"body scale (SMPL / source legs): {self.body_scale:.3f}",
-            f"retarget error over {len(self.error_per_joint_m)} body joints: mean "
-            f"{self.error_mean_m * 100:.2f} cm, max {self.error_max_m * 100:.2f} cm",
+            (f"body scale (SMPL / source legs): {self.body_scale:.3f}; proportions: "
+             f"{self.proportions}"),
+            (f"retarget error over {len(self.error_per_joint_m)} body joints: mean "
+             f"{self.error_mean_m * 100:.2f} cm, max {self.error_max_m * 100:.2f} cm"),
         ]
 
 
@@ -192,27 +194,31 @@ def _leg_length(points: np.ndarray, mapped: np.ndarray) -> float:
 
 def resolve_rig(clip: BvhClip, rig: RigMap | None) -> RigMap:
     if rig is None:
-        try:
-            rig = detect_rig(clip.names)
-        except RigError:
-            rig = guess_rig(clip.names, clip.parents)
+        rig = detect_rig(clip.names, clip.parents)
     rig.check_against(clip.names)
     return rig
 
 
 def retarget(clip: BvhClip, rig: RigMap | None = None, *, units: str | None = None,
-             reference_frame: int | None = None,
+             reference_frame: int | None = None, proportions: str = "source",
              skeleton: Skeleton | None = None) -> tuple[Motion, RetargetReport]:
-    """Retarget a BVH clip onto SMPL (default: the shipped SMPL skeleton).
+    """Retarget a BVH clip onto SMPL.
 
     `units` names the file's length unit (a key of UNIT_SCALES); by default the rig
     profile's, else guessed from the skeleton's height. `reference_frame` chooses the pose
     that corresponds to SMPL's T pose (see the module docstring); by default the rig
-    profile's calibration, else the zero pose.
+    profile's calibration, else the zero pose. `proportions`: "source" gives the SMPL
+    skeleton the source's bone lengths (scaled to SMPL's size, so joint positions follow
+    the mocap exactly); "smpl" keeps the shipped SMPL skeleton (`skeleton`), the same for
+    every clip, as training sets want. The rotations are the same either way.
     """
+    if proportions not in ("source", "smpl"):
+        raise ValueError(f"proportions must be 'source' or 'smpl', got {proportions!r}")
     skeleton = skeleton or smpl_skeleton()
     rig = resolve_rig(clip, rig)
     units, scale = _units(clip, rig, units)
+    ref = _reference_tracks(clip, rig, scale, reference_frame if not rig.calibration
+                            or reference_frame is not None else None)
     if reference_frame is None and rig.calibration:
         calib = {k: np.asarray(v, dtype=np.float64) for k, v in rig.calibration.items()}
         reference = "rig calibration"
@@ -224,18 +230,58 @@ def retarget(clip: BvhClip, rig: RigMap | None = None, *, units: str | None = No
     local = glob.copy()
     for j in range(1, 24):
         local[:, j] = np.swapaxes(glob[:, SMPL_PARENTS[j]], -1, -2) @ glob[:, j]
-    rest = _rest_tracks(clip, rig, scale)
     body_scale = _leg_length(skeleton.rest_positions(), np.ones(24, bool)) / _leg_length(
-        rest.positions[0], rest.mapped)
+        ref.positions[0], ref.mapped)
     if not np.isfinite(body_scale):
         body_scale = skeleton.height() / max(clip_height(clip, scale), 1e-6)
+    if proportions == "source":
+        skeleton = _source_proportions(skeleton, ref, calib, body_scale)
     motion = Motion.from_frames(matrix_to_quat(local), tracks.positions[:, 0] * body_scale,
                                 skeleton, clip.fps)
     report = RetargetReport(
         rig.name, units, scale, reference, dict(rig.joints),
-        [n for n, m in zip(SMPL_JOINT_NAMES, tracks.mapped) if not m], body_scale)
+        [n for n, m in zip(SMPL_JOINT_NAMES, tracks.mapped) if not m], body_scale,
+        proportions)
     _measure(report, motion, tracks, body_scale)
     return motion, report
+
+
+def _reference_tracks(clip: BvhClip, rig: RigMap, scale: float,
+                      frame: int | None) -> SourceTracks:
+    """The source pose whose bone vectors give the skeleton's proportions."""
+    if frame is None:
+        return _rest_tracks(clip, rig, scale)
+    return source_tracks(clip, rig, scale, slice(frame, frame + 1 if frame != -1 else None))
+
+
+def _source_proportions(skeleton: Skeleton, ref: SourceTracks, calib: dict[str, np.ndarray],
+                        body_scale: float) -> Skeleton:
+    """SMPL topology with the source's bone vectors, scaled by `body_scale`.
+
+    Each SMPL bone between mapped joints takes the source bone vector of the reference pose
+    expressed in the SMPL parent's frame there; a chain through unmapped SMPL joints (the
+    spine2 of a two-joint spine) is split in SMPL's own length ratios; unmapped leaves keep
+    SMPL's offsets times `body_scale`.
+    """
+    g_ref = {name: ref.rotations[0, SMPL_JOINT_NAMES.index(name)] @ quat_to_matrix(q)
+             for name, q in calib.items()}
+    offsets = skeleton.offsets * body_scale
+    offsets[0] = skeleton.offsets[0]
+    for j in range(1, 24):
+        if not ref.mapped[j]:
+            continue
+        chain = [j]  # j and its unmapped ancestors up to the nearest mapped one
+        a = SMPL_PARENTS[j]
+        while a >= 0 and not ref.mapped[a]:
+            chain.append(a)
+            a = SMPL_PARENTS[a]
+        if a < 0:
+            continue
+        u = g_ref[SMPL_JOINT_NAMES[a]].T @ (ref.positions[0, j] - ref.positions[0, a])
+        lengths = np.array([np.linalg.norm(skeleton.offsets[k]) for k in chain])
+        for k, share in zip(chain, lengths / lengths.sum()):
+            offsets[k] = u * share * body_scale
+    return skeleton.with_offsets(offsets)
 
 
 def clip_height(clip: BvhClip, scale: float) -> float:

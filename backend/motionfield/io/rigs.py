@@ -107,7 +107,8 @@ def _strip_namespace(name: str) -> str:
     return re.sub(r"^(DEF|ORG|MCH)[-_]", "", name)
 
 
-def detect_rig(source_names: Sequence[str]) -> RigMap:
+def detect_rig(source_names: Sequence[str],
+               parents: Sequence[int] | None = None) -> RigMap:
     """The shipped profile that best matches the names, else a name-based guess."""
     stripped = {_strip_namespace(n): n for n in source_names}
     best, best_share = None, 0.0
@@ -120,7 +121,7 @@ def detect_rig(source_names: Sequence[str]) -> RigMap:
         joints = {smpl: _with_end(stripped[_base(src)], src)
                   for smpl, src in best.joints.items() if _base(src) in stripped}
         return RigMap(best.name, joints, best.units, best.description, best.calibration)
-    return guess_rig(source_names)
+    return guess_rig(source_names, parents)
 
 
 def _with_end(name: str, template: str) -> str:
