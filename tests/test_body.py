@@ -7,12 +7,13 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
+from scipy.spatial.transform import Rotation
+
 from motionfield.body import rotations as R
 from motionfield.body.kinematics import forward_kinematics, forward_kinematics_t
 from motionfield.body.skeleton import SMPL_JOINT_NAMES, Skeleton, smpl_skeleton
 from motionfield.body.timing import frame_times, parse_fps
 from motionfield.motion import Motion
-from scipy.spatial.transform import Rotation
 
 rng = np.random.default_rng(0)
 

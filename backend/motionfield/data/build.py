@@ -109,7 +109,10 @@ def _load_clip(job: ClipJob, cmu_root: str | None):
     else:
         from motionfield.io.bvh import bvh_text
         from motionfield.io.cmu_benchmark import (
-            load_cmu_skeleton, read_cmu_sequence, sequence_to_motion)
+            load_cmu_skeleton,
+            read_cmu_sequence,
+            sequence_to_motion,
+        )
 
         skel = load_cmu_skeleton(Path(cmu_root))
         motion = sequence_to_motion(read_cmu_sequence(job.path), skel)
