@@ -98,6 +98,18 @@ class Motion:
                                      self.skeleton.offsets, self.skeleton.parents)
         return glob
 
+    def reordered(self, names: tuple[str, ...] | list[str]) -> Motion:
+        """The same motion with its joints listed in another order (parents first)."""
+        index = [self.skeleton.index(n) for n in names]
+        if sorted(index) != list(range(len(self.skeleton))):
+            raise ValueError("reordering must name every joint exactly once")
+        where = {old: new for new, old in enumerate(index)}
+        parents = tuple(-1 if self.skeleton.parents[i] < 0 else where[self.skeleton.parents[i]]
+                        for i in index)
+        skel = Skeleton(tuple(names), parents, self.skeleton.offsets[index])
+        return Motion(self.rotations[:, index], self.root_translation, self.times, skel,
+                      self.fps, self.betas)
+
     def sample(self, query: np.ndarray) -> Motion:
         """The motion at arbitrary times inside its span (slerp between samples)."""
         rot, trans = resample(self.times, self.rotations, self.root_translation, query)
