@@ -10,6 +10,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from motionfield.body import rotations as R
+from motionfield.body import rotations_t as RT
 from motionfield.body.kinematics import forward_kinematics, forward_kinematics_t
 from motionfield.body.skeleton import SMPL_JOINT_NAMES, Skeleton, smpl_skeleton
 from motionfield.body.timing import frame_times, parse_fps
@@ -90,13 +91,13 @@ def test_rotation_between_including_opposite():
 def test_torch_rotations_match_numpy():
     q = random_quats(40)
     qt = torch.tensor(q)
-    np.testing.assert_allclose(R.quat_to_matrix_t(qt).numpy(), R.quat_to_matrix(q), atol=1e-10)
-    np.testing.assert_allclose(R.matrix_to_quat_t(R.quat_to_matrix_t(qt)).numpy(), q, atol=1e-8)
+    np.testing.assert_allclose(RT.quat_to_matrix_t(qt).numpy(), R.quat_to_matrix(q), atol=1e-10)
+    np.testing.assert_allclose(RT.matrix_to_quat_t(RT.quat_to_matrix_t(qt)).numpy(), q, atol=1e-8)
     v = rng.normal(size=(40, 3))
-    np.testing.assert_allclose(R.axis_angle_to_matrix_t(torch.tensor(v)).numpy(),
+    np.testing.assert_allclose(RT.axis_angle_to_matrix_t(torch.tensor(v)).numpy(),
                                R.axis_angle_to_matrix(v), atol=1e-10)
     m = R.quat_to_matrix(q)
-    np.testing.assert_allclose(R.sixd_to_matrix_t(torch.tensor(R.matrix_to_6d(m))).numpy(), m,
+    np.testing.assert_allclose(RT.sixd_to_matrix_t(torch.tensor(R.matrix_to_6d(m))).numpy(), m,
                                atol=1e-10)
 
 
@@ -135,7 +136,7 @@ def test_fk_torch_matches_numpy():
     q = random_quats(5, 24)
     root = rng.normal(size=(5, 3))
     g, p = forward_kinematics(R.quat_to_matrix(q), root, s.offsets, s.parents)
-    gt, pt = forward_kinematics_t(R.quat_to_matrix_t(torch.tensor(q)), torch.tensor(root),
+    gt, pt = forward_kinematics_t(RT.quat_to_matrix_t(torch.tensor(q)), torch.tensor(root),
                                   torch.tensor(s.offsets), s.parents)
     np.testing.assert_allclose(gt.numpy(), g, atol=1e-10)
     np.testing.assert_allclose(pt.numpy(), p, atol=1e-10)

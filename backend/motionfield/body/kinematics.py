@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def forward_kinematics(
@@ -48,4 +51,6 @@ def forward_kinematics_t(
         p = parents[j]
         globs.append(globs[p] @ local_rotmats[..., j, :, :])
         poss.append(poss[p] + (globs[p] @ offsets[j].to(local_rotmats)[:, None])[..., 0])
+    import torch
+
     return torch.stack(globs, dim=-3), torch.stack(poss, dim=-2)

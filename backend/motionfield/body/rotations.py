@@ -1,4 +1,4 @@
-"""Rotation conversions, numpy (scipy.spatial.transform) and torch (roma), in one place.
+"""Rotation conversions, numpy (scipy.spatial.transform); the torch twins are in rotations_t.
 
 Conventions: quaternions are (w, x, y, z) with any leading batch shape; axis-angle is a
 rotation vector (..., 3) in radians; matrices act on column vectors (..., 3, 3); 6D is the
@@ -10,8 +10,6 @@ components in the project happens here.
 from __future__ import annotations
 
 import numpy as np
-import roma
-import torch
 from scipy.spatial.transform import Rotation
 
 # --------------------------------------------------------------------------- numpy
@@ -167,42 +165,3 @@ def rotation_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
         w = np.where(opposite[..., None], 0.0, w)
     q = np.concatenate([w, axis], axis=-1)
     return q / np.linalg.norm(q, axis=-1, keepdims=True)
-
-
-# --------------------------------------------------------------------------- torch
-
-
-def quat_to_matrix_t(q: torch.Tensor) -> torch.Tensor:
-    """(..., 4) wxyz -> (..., 3, 3)."""
-    return roma.unitquat_to_rotmat(roma.quat_wxyz_to_xyzw(roma.quat_normalize(q)))
-
-
-def matrix_to_quat_t(m: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) -> (..., 4) wxyz with w >= 0."""
-    q = roma.quat_xyzw_to_wxyz(roma.rotmat_to_unitquat(m))
-    return torch.where(q[..., :1] < 0, -q, q)
-
-
-def axis_angle_to_matrix_t(v: torch.Tensor) -> torch.Tensor:
-    return roma.rotvec_to_rotmat(v)
-
-
-def matrix_to_axis_angle_t(m: torch.Tensor) -> torch.Tensor:
-    return roma.rotmat_to_rotvec(m)
-
-
-def axis_angle_to_quat_t(v: torch.Tensor) -> torch.Tensor:
-    return roma.quat_xyzw_to_wxyz(roma.rotvec_to_unitquat(v))
-
-
-def quat_to_axis_angle_t(q: torch.Tensor) -> torch.Tensor:
-    return roma.unitquat_to_rotvec(roma.quat_wxyz_to_xyzw(q))
-
-
-def matrix_to_6d_t(m: torch.Tensor) -> torch.Tensor:
-    return torch.cat([m[..., :, 0], m[..., :, 1]], dim=-1)
-
-
-def sixd_to_matrix_t(d: torch.Tensor) -> torch.Tensor:
-    """(..., 6) -> (..., 3, 3): roma's Gram-Schmidt on the two columns."""
-    return roma.special_gramschmidt(torch.stack([d[..., :3], d[..., 3:]], dim=-1))

@@ -2,7 +2,9 @@
 
 A set is a folder with
   clips.npz      concatenated frames of every clip, SMPL rotations (N, 24, 4) wxyz and root
-                 translation (N, 3), float32, plus per-clip start/length/fps arrays
+                 translation (N, 3, metres at SMPL size), float32; per clip its start,
+                 length, fps, and the SMPL offsets fitted to its actor (C, 24, 3) for
+                 models that want the actor's proportions instead of the shipped skeleton
   index.json     one entry per clip: id, file, labels, split, fps, frames, retarget error
   manifest.json  source, fingerprint of the inputs, split rule, licence, build time
 
@@ -119,7 +121,7 @@ def _load_clip(job: ClipJob, cmu_root: str | None):
         clip = parse_bvh(bvh_text(motion), source=job.path)
     motion, report = retarget(clip, units="metres" if cmu_root else None)
     return (motion.rotations.astype(np.float32), motion.root_translation.astype(np.float32),
-            motion.fps, report.error_mean_m)
+            motion.fps, report.error_mean_m, motion.skeleton.offsets.astype(np.float32))
 
 
 def _run(job_and_root):
@@ -175,19 +177,20 @@ def _resolve(source: str) -> tuple[Path, str]:
 
 def _write(dest: Path, name: str, root: Path, stamp: str, results: list) -> None:
     dest.mkdir(parents=True, exist_ok=True)
-    entries, rots, trans, failed = [], [], [], []
+    entries, rots, trans, offsets, failed = [], [], [], [], []
     start = 0
     for job, data, error in results:
         if data is None:
             failed.append({"id": job.clip_id, "file": job.path, "error": error})
             continue
-        rot, tr, fps, err = data
+        rot, tr, fps, err, offs = data
         entries.append({"id": job.clip_id, "file": str(Path(job.path).relative_to(root)),
                         "labels": job.labels, "split": split_of(job.group, job.official_split),
                         "fps": str(fps), "start": start, "frames": len(rot),
                         "retarget_error_m": round(err, 5)})
         rots.append(rot)
         trans.append(tr)
+        offsets.append(offs)
         start += len(rot)
     if not entries:
         raise DataError(f"every clip of {name} failed; first error: {failed[0]['error']}")
@@ -195,7 +198,8 @@ def _write(dest: Path, name: str, root: Path, stamp: str, results: list) -> None
     np.savez(tmp, rotations=np.concatenate(rots), root_translation=np.concatenate(trans),
              clip_start=np.array([e["start"] for e in entries], dtype=np.int64),
              clip_frames=np.array([e["frames"] for e in entries], dtype=np.int64),
-             clip_fps=np.array([float(Fraction(e["fps"])) for e in entries]))
+             clip_fps=np.array([float(Fraction(e["fps"])) for e in entries]),
+             clip_offsets=np.stack(offsets))
     tmp.replace(dest / "clips.npz")
     (dest / "index.json").write_text(json.dumps({"clips": entries, "failed": failed}, indent=1))
     manifest = {"source": name, "root": str(root), "fingerprint": stamp,
