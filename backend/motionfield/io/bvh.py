@@ -5,6 +5,9 @@ Semantics, as the files in the wild use them:
 - Position channels, on the root or any other joint, replace that joint's OFFSET on their
   axes (Bandai Namco and ReActIdle write the offset itself into them for fixed joints).
 - End Sites are kept per joint (a rig map may name "<joint>/end" as an SMPL joint).
+- Units are the file's; `guess_unit_scale` picks metres per unit from the rest body's size.
+- `motion_from_clip` folds a root placeholder with one moving child into that child
+  (Bandai Namco's joint_Root -> Hips) and refuses other moving non-root positions.
 """
 
 from __future__ import annotations
@@ -17,14 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
-from motionfield.body.rotations import euler_to_quat, quat_to_euler, quat_to_matrix
+from motionfield.body.rotations import (
+    euler_to_quat,
+    matrix_to_quat,
+    quat_to_euler,
+    quat_to_matrix,
+)
+from motionfield.body.skeleton import Skeleton
 from motionfield.body.timing import parse_fps
 from motionfield.errors import BVHError
 from motionfield.motion import Motion
 
 CHANNEL_NAMES = ("Xposition", "Yposition", "Zposition", "Xrotation", "Yrotation", "Zrotation")
 _CANONICAL = {c.lower(): c for c in CHANNEL_NAMES}
-MAX_VALUES = 50_000_000  # ~400 MB of floats: refuse rather than exhaust memory
+MAX_VALUES = 10_000_000  # 80 MB of floats (hours of mocap): refuse rather than exhaust memory
 # Unit candidates for guess_unit_scale: metres per file unit.
 UNITS = {"metres": 1.0, "centimetres": 0.01, "millimetres": 0.001, "inches": 0.0254,
          "cmu_asf": 0.056444}
@@ -63,9 +72,11 @@ class BvhClip:
     def fps(self) -> Fraction:
         """The framerate, snapped to an integer or NTSC rate within 0.1%."""
         rate = 1.0 / self.frame_time
-        for exact in (Fraction(round(rate)), Fraction(round(rate * 1.001) * 1000, 1001)):
-            if exact > 0 and abs(float(exact) - rate) <= 1e-3 * rate:
-                return parse_fps(exact)
+        candidates = [Fraction(round(rate)), Fraction(round(rate * 1.001) * 1000, 1001)]
+        exact = min((c for c in candidates if c > 0), key=lambda c: abs(float(c) - rate),
+                    default=None)
+        if exact is not None and abs(float(exact) - rate) <= 1e-3 * rate:
+            return parse_fps(exact)
         return parse_fps(Fraction(rate).limit_denominator(1001))
 
     def children(self, joint: int) -> list[int]:
@@ -180,6 +191,7 @@ class _Hierarchy:
 def _parse_joint(tok: _Tokens, h: _Hierarchy, parent: int) -> None:
     name = tok.next("a joint name")
     if name in h.names:
+        tok.pos -= 1  # point at the name's line
         raise tok.error(f"joint name {name!r} appears twice")
     index = len(h.names)
     h.names.append(name)
@@ -223,6 +235,29 @@ def _channel(tok: _Tokens, joint: str) -> str:
     return _CANONICAL[word.lower()]
 
 
+def _split_sections(text: str, source: str) -> tuple[list[str], list[str]]:
+    """HIERARCHY lines and the lines after the MOTION line (CRLF, tabs and blanks allowed)."""
+    if not text.strip():
+        raise BVHError(f"{source}: empty file")
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        if line.strip().upper() == "MOTION":
+            return lines[:number], lines[number + 1:]
+    raise BVHError(f"{source}: no MOTION section (truncated, or not a BVH file)")
+
+
+def _header_value(line: str, key: str, source: str, number: int) -> float:
+    head, colon, value = line.partition(":")
+    if not colon or " ".join(head.split()).lower() != key:
+        raise BVHError(f"{source}: line {number}: expected '{key.title()}:', "
+                       f"found {line.strip()[:40]!r}")
+    try:
+        return float(value)
+    except ValueError:
+        raise BVHError(f"{source}: line {number}: bad {key.title()} value "
+                       f"{value.strip()[:40]!r}") from None
+
+
 def _parse_header(lines: list[str], source: str, first_line: int) -> tuple[int, float, int]:
     """Frames and Frame Time; returns (frames, frame_time, index of the first value line)."""
     i = 0
@@ -232,71 +267,68 @@ def _parse_header(lines: list[str], source: str, first_line: int) -> tuple[int, 
             i += 1
         if i >= len(lines):
             raise BVHError(f"{source}: MOTION has no '{key.title()}:' line (truncated?)")
-        head, _, value = lines[i].partition(":")
-        if head.strip().lower() != key:
-            raise BVHError(f"{source}: line {first_line + i}: expected '{key.title()}:', "
-                           f"found {lines[i].strip()[:40]!r}")
-        try:
-            values[key] = float(value)
-        except ValueError:
-            raise BVHError(f"{source}: line {first_line + i}: bad {key} value "
-                           f"{value.strip()[:40]!r}") from None
+        values[key] = _header_value(lines[i], key, source, first_line + i)
         i += 1
     frames, frame_time = values["frames"], values["frame time"]
-    if frames != int(frames) or frames < 1:
+    if not np.isfinite(frames) or frames != int(frames) or frames < 1:
         raise BVHError(f"{source}: Frames must be a positive whole number, got {frames:g}")
     if not np.isfinite(frame_time) or frame_time <= 0:
-        raise BVHError(f"{source}: Frame Time must be positive, got {frame_time}")
+        raise BVHError(f"{source}: Frame Time must be a positive number of seconds, "
+                       f"got {frame_time:g}")
     return int(frames), frame_time, i
 
 
 def _parse_values(lines: list[str], frames: int, width: int, source: str,
                   first_line: int) -> np.ndarray:
-    rows = [(first_line + n, line) for n, line in enumerate(lines) if line.strip()]
+    """(frames, width) values; one numpy conversion, line-by-line checks only on failure."""
     if frames * width > MAX_VALUES:
-        raise BVHError(f"{source}: {frames} frames x {width} channels is too large to read")
-    if len(rows) < frames:
-        raise BVHError(f"{source}: truncated: Frames says {frames} but only {len(rows)} frame "
-                       "lines follow")
-    if len(rows) > frames:
-        raise BVHError(f"{source}: line {rows[frames][0]}: more frame lines than Frames "
-                       f"({frames}) says")
+        raise BVHError(f"{source}: Frames ({frames}) x {width} channels is over "
+                       f"{MAX_VALUES:,} values; refusing to read a file this large")
     try:
-        values = np.array(" ".join(line for _, line in rows).split(), dtype=np.float64)
+        values = np.array(" ".join(lines).split(), dtype=np.float64)
     except ValueError:
         values = None
     if values is None or values.size != frames * width:
-        _locate_bad_line(rows, width, source)
+        raise _bad_values_error(lines, frames, width, source, first_line)
     values = values.reshape(frames, width)
     bad = ~np.isfinite(values)
     if bad.any():
-        row = int(np.argwhere(bad)[0, 0])
-        raise BVHError(f"{source}: line {rows[row][0]}: NaN or infinite channel value")
+        row, col = (int(v) for v in np.argwhere(bad)[0])
+        numbers = [first_line + n for n, line in enumerate(lines) if line.strip()]
+        where = f"line {numbers[row]}, " if len(numbers) == frames else ""
+        raise BVHError(f"{source}: {where}frame {row + 1}, value {col + 1}: "
+                       f"{values[row, col]} (NaN or infinite channel value)")
     return values
 
 
-def _locate_bad_line(rows: list[tuple[int, str]], width: int, source: str) -> None:
-    for number, line in rows:
-        parts = line.split()
-        if len(parts) != width:
-            raise BVHError(f"{source}: line {number}: {len(parts)} values, expected {width} "
-                           "(one per channel)")
+def _bad_values_error(lines: list[str], frames: int, width: int, source: str,
+                      first_line: int) -> BVHError:
+    """The error saying which frame line is wrong (the values did not parse as a block)."""
+    rows = [(first_line + n, line.split()) for n, line in enumerate(lines) if line.strip()]
+    for number, parts in rows:
         for p in parts:
             try:
                 float(p)
             except ValueError:
-                raise BVHError(f"{source}: line {number}: {p[:20]!r} is not a number") from None
-    raise BVHError(f"{source}: malformed frame values")
+                return BVHError(f"{source}: line {number}: {p[:20]!r} is not a number")
+    for k, (number, parts) in enumerate(rows[:frames]):
+        if len(parts) != width:
+            if k == len(rows) - 1 and len(parts) < width:
+                return BVHError(f"{source}: truncated: the last frame line ({number}) has "
+                                f"{len(parts)} of {width} values")
+            return BVHError(f"{source}: line {number}: {len(parts)} values, expected {width} "
+                            "(one per channel)")
+    if len(rows) < frames:
+        return BVHError(f"{source}: truncated: Frames says {frames} but only {len(rows)} "
+                        "frame lines follow")
+    return BVHError(f"{source}: line {rows[frames][0]}: more frame lines than Frames "
+                    f"({frames}) says")
 
 
 def parse_bvh(text: str, source: str = "<string>") -> BvhClip:
-    """Parse BVH text; BVHError (with the line) for anything malformed."""
-    match = re.search(r"^\s*MOTION\s*$", text, flags=re.M | re.I)
-    if not text.strip():
-        raise BVHError(f"{source}: empty file")
-    if match is None:
-        raise BVHError(f"{source}: no MOTION section (truncated, or not a BVH file)")
-    tok = _Tokens(text[:match.start()], source)
+    """Parse BVH text; BVHError (with the line number where there is one) if malformed."""
+    hierarchy, motion = _split_sections(text, source)
+    tok = _Tokens("\n".join(hierarchy), source)
     tok.expect("HIERARCHY")
     tok.expect("ROOT")
     h = _Hierarchy()
@@ -304,12 +336,10 @@ def parse_bvh(text: str, source: str = "<string>") -> BvhClip:
     if tok.pos < len(tok.items):
         raise tok.error(f"unexpected {tok.items[tok.pos][0]!r} after the root joint "
                         "(unbalanced braces or a second root)")
-    first_line = text.count("\n", 0, match.end()) + 2
-    lines = text[match.end():].splitlines()[1:] if text[match.end():].startswith(
-        ("\n", "\r")) else text[match.end():].splitlines()
-    frames, frame_time, skip = _parse_header(lines, source, first_line)
+    first_line = len(hierarchy) + 2  # 1-based number of the line after MOTION
+    frames, frame_time, skip = _parse_header(motion, source, first_line)
     width = sum(len(c) for c in h.channels)
-    values = _parse_values(lines[skip:], frames, width, source, first_line + skip)
+    values = _parse_values(motion[skip:], frames, width, source, first_line + skip)
     return BvhClip(tuple(h.names), tuple(h.parents), np.array(h.offsets, dtype=np.float64),
                    tuple(h.channels), h.end_sites, frame_time, values, source)
 
@@ -323,15 +353,40 @@ def read_bvh(path: str | Path) -> BvhClip:
     return parse_bvh(text, path.name)
 
 
-def guess_unit_scale(clip: BvhClip) -> tuple[float, str]:
-    """(metres per file unit, unit name): the unit making the rest skeleton ~1.7 m tall."""
+def rest_size(clip: BvhClip) -> float:
+    """The rest body's largest extent along any axis, joints and End Sites, file units.
+
+    Measured below the first joint with several children (the hips), so that a root
+    placeholder and the OFFSET placing the hips under it do not count (some Bandai Namco
+    files put 4.5 m in that OFFSET). For an upright rest pose this is the height (or arm
+    span, about the same for a person); it stays a body size for rigs whose rest pose lies
+    along another axis, as Bandai Namco's does, every bone along X until rotated.
+    """
+    body = 0
+    while len(kids := clip.children(body)) == 1:
+        body = kids[0]
+    inside = np.zeros(len(clip.names), dtype=bool)
+    inside[body] = True
+    for j in range(body + 1, len(clip.names)):
+        inside[j] = inside[clip.parents[j]]
     pos = clip.rest_positions()
-    ends = [pos[j] + off for j, off in clip.end_sites.items()]
-    y = np.concatenate([pos[:, 1], np.array(ends).reshape(-1, 3)[:, 1]])
-    height = float(y.max() - y.min())
-    if height <= 0:
-        raise BVHError(f"{clip.source}: the rest skeleton has no height; give the units")
-    name = min(UNITS, key=lambda u: abs(np.log(height * UNITS[u] / HUMAN_HEIGHT_M)))
+    ends = [pos[j] + off for j, off in clip.end_sites.items() if inside[j]]
+    points = np.concatenate([pos[inside], np.array(ends).reshape(-1, 3)])
+    return float(np.ptp(points, axis=0).max())
+
+
+def guess_unit_scale(clip: BvhClip) -> tuple[float, str]:
+    """(metres per file unit, unit name): the unit making the rest skeleton ~1.7 m tall.
+
+    Chooses among `UNITS` the one whose `rest_size` is closest to HUMAN_HEIGHT_M in log
+    ratio (the candidates are at least a factor 2.2 apart, so a body 1.2 to 2.5 m in size
+    is recognised). Raises BVHError for a skeleton with no extent.
+    """
+    size = rest_size(clip)
+    if not size > 0:
+        raise BVHError(f"{clip.source}: the rest skeleton has no size, so its length unit "
+                       "cannot be guessed; give the units explicitly")
+    name = min(UNITS, key=lambda u: abs(np.log(size * UNITS[u] / HUMAN_HEIGHT_M)))
     return UNITS[name], name
 
 
@@ -347,6 +402,10 @@ def bvh_text(motion: Motion, rotation_order: str = "ZXY") -> str:
     if sorted(order) != ["X", "Y", "Z"]:
         raise ValueError(f"rotation order must be a permutation of XYZ, got {rotation_order!r}")
     skel = motion.skeleton
+    bad = [n for n in skel.names if not n or n != "".join(n.split()) or n in "{}"]
+    if bad:
+        raise BVHError(f"joint names {bad} cannot be written to BVH (empty, braces or "
+                       "whitespace); rename those joints first")
     rot_channels = " ".join(f"{a}rotation" for a in order)
     children = {j: skel.children(j) for j in range(len(skel))}
     out = ["HIERARCHY"]
@@ -398,33 +457,48 @@ def write_bvh(path: str | Path, motion: Motion, rotation_order: str = "ZXY") -> 
     Path(path).write_text(bvh_text(motion, rotation_order))
 
 
-def motion_from_clip(clip: BvhClip, scale: float = 1.0) -> Motion:
-    """The clip as a Motion on its own skeleton (offsets times `scale`, metres).
+def motion_from_clip(clip: BvhClip, scale: float | None = None) -> Motion:
+    """The clip as a Motion on its own skeleton, in metres.
 
-    A Motion carries only a root translation, so non-root position channels must stay
-    at their offsets; the one exception handled is a static placeholder root whose single
-    child carries the motion (Bandai Namco's joint_Root -> Hips): the placeholder is
-    dropped and the child becomes the root.
+    Parameters
+    ----------
+    clip : a parsed BVH
+    scale : metres per file unit; None guesses it (`guess_unit_scale`)
+
+    Returns
+    -------
+    Motion with the clip's joints (names, parents, offsets x scale; the root's offset is
+    its rest position), `local_rotations`, the root's world position x scale as the root
+    translation, and the clip's framerate.
+
+    A Motion moves only its root, so position channels that move on any other joint are
+    refused (BVHError), with one exception: a root with a single child that carries the
+    motion (Bandai Namco's joint_Root -> Hips, where the placeholder root is static in most
+    files but slides along Z in some) is folded into that child. The placeholder joint is
+    dropped, the child becomes the root with its world rotation and position, and every
+    remaining joint keeps its world transform exactly.
     """
-    from motionfield.body.skeleton import Skeleton
-
+    scale = guess_unit_scale(clip)[0] if scale is None else float(scale)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a positive number of metres per unit, got {scale}")
     trans = clip.local_translations()
-    rot = clip.local_rotations()
-    keep = list(range(len(clip.names)))
-    if (len(clip.children(0)) == 1 and np.ptp(clip.frames[:, :len(clip.channels[0])], axis=0)
-            .max(initial=0.0) < 1e-9 and np.allclose(rot[:, 0], [1, 0, 0, 0])
-            and np.allclose(trans[:, 0], 0)):
-        keep = keep[1:]
-    root = keep[0]
-    for j in keep[1:]:
-        if np.ptp(trans[:, j], axis=0).max() > 1e-4:
-            raise BVHError(f"{clip.source}: joint {clip.names[j]} has moving position channels; "
-                           "retarget it onto SMPL instead (motionfield convert)")
-    parents = tuple(-1 if j == root else keep.index(clip.parents[j]) for j in keep)
-    offsets = clip.offsets[keep] * scale
-    offsets[0] = trans[0, root] * scale
-    skel = Skeleton(tuple(clip.names[j] for j in keep), parents, offsets)
-    _, pos = clip.forward_kinematics(scale)
-    # a dropped placeholder's rotation is the identity (checked above)
-    return Motion.from_frames(rot[:, keep], pos[:, root], skel, clip.fps)
-
+    moving = np.ptp(trans, axis=0).max(axis=1) > 1e-4  # (J,)
+    root = 0
+    kids = clip.children(0)
+    if len(kids) == 1 and moving[kids[0]]:
+        root = kids[0]  # fold the placeholder root into its only child
+    for j in range(root + 1, len(clip.names)):
+        if moving[j]:
+            raise BVHError(
+                f"{clip.source}: joint {clip.names[j]!r} has position channels that move; a "
+                "Motion only translates its root. Retarget the clip onto SMPL instead "
+                "(motionfield convert), which reads every joint's world position")
+    keep = list(range(root, len(clip.names)))
+    parents = tuple(-1 if j == root else clip.parents[j] - root for j in keep)
+    offsets = trans[0, keep] * scale
+    offsets[0] = clip.rest_positions(scale)[root]
+    skeleton = Skeleton(tuple(clip.names[j] for j in keep), parents, offsets)
+    glob, pos = clip.forward_kinematics(scale)
+    rotations = clip.local_rotations()[:, keep]
+    rotations[:, 0] = matrix_to_quat(glob[:, root])
+    return Motion.from_frames(rotations, pos[:, root], skeleton, clip.fps)
