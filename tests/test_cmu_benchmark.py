@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+
 from motionfield.errors import DataError
 from motionfield.io.cmu_benchmark import (
     ASF_UNIT_M,
