@@ -41,6 +41,8 @@ def test_cmu_and_reactidle_clips(data_root, rel, rig, bound):
     pos = motion.joint_positions()
     assert np.mean(pos[:, 15, 1] - pos[:, 0, 1]) > 0.3
     assert np.mean(pos[:, 0, 1] - np.minimum(pos[:, 7, 1], pos[:, 8, 1])) > 0.6
+    # on the floor (ReActIdle writes its root as a displacement from hip height)
+    assert -0.08 < pos[:, [10, 11], 1].min() < 0.1
 
 
 def test_smpl_proportions_keep_the_shipped_skeleton(data_root):

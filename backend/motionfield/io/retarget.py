@@ -92,6 +92,8 @@ def _rest_tracks(clip: BvhClip, rig: RigMap, scale: float) -> SourceTracks:
 
 
 def _tracks(clip, rig, scale, glob, pos) -> SourceTracks:
+    if rig.root_offset_added:
+        pos = pos + clip.offsets[0] * scale
     frames = len(glob)
     rots = np.full((frames, 24, 3, 3), np.nan)
     poss = np.full((frames, 24, 3), np.nan)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -38,6 +38,9 @@ class RigMap:
     units: str | None = None
     description: str = ""
     calibration: dict[str, list[float]] = field(default_factory=dict)
+    # Some exporters write the root's position channels as a displacement from its OFFSET
+    # rather than in its place (ReActIdle: OFFSET at hip height, channels near zero).
+    root_offset_added: bool = False
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.joints) - set(SMPL_JOINT_NAMES))
@@ -62,9 +65,11 @@ class RigMap:
                 "and pass it with --map")
 
     def to_json(self) -> str:
-        return json.dumps({"name": self.name, "description": self.description,
-                           "units": self.units, "joints": self.joints,
-                           "calibration": self.calibration}, indent=1)
+        doc = {"name": self.name, "description": self.description, "units": self.units,
+               "joints": self.joints, "calibration": self.calibration}
+        if self.root_offset_added:
+            doc["root_offset_added"] = True
+        return json.dumps(doc, indent=1)
 
 
 def _base(source: str) -> str:
@@ -87,7 +92,8 @@ def _from_doc(doc: object, default_name: str) -> RigMap:
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in joints.items()):
         raise RigError(f"rig map {default_name!r}: joint names must be strings")
     return RigMap(str(doc.get("name", default_name)), dict(joints), doc.get("units"),
-                  str(doc.get("description", "")), dict(doc.get("calibration", {})))
+                  str(doc.get("description", "")), dict(doc.get("calibration", {})),
+                  bool(doc.get("root_offset_added", False)))
 
 
 def builtin_rigs() -> dict[str, RigMap]:
@@ -120,7 +126,7 @@ def detect_rig(source_names: Sequence[str],
     if best is not None and best_share >= PROFILE_MATCH:
         joints = {smpl: _with_end(stripped[_base(src)], src)
                   for smpl, src in best.joints.items() if _base(src) in stripped}
-        return RigMap(best.name, joints, best.units, best.description, best.calibration)
+        return replace(best, joints=joints)
     return guess_rig(source_names, parents)
 
 
