@@ -250,6 +250,8 @@ def test_motion_metrics_need_enough_frames():
         mpjve(x, x, 0)
     with pytest.raises(ValueError, match="T, J, 3"):
         jitter(np.zeros((4, 3)), 30)
+    with pytest.raises(ValueError, match="empty"):
+        jitter(np.zeros((4, 0, 3)), 30)
 
 
 @settings(max_examples=30, deadline=None)

@@ -46,6 +46,8 @@ ROTATIONS = ("rotations must be (..., J, 4) wxyz quaternions or (..., J, 3, 3) r
 
 def _finite(name: str, arr: np.ndarray) -> np.ndarray:
     arr = np.asarray(arr, dtype=np.float64)
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty, shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
