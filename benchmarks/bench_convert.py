@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -63,6 +64,14 @@ def per_frame_loop(path: Path) -> float:
     return time.perf_counter() - began
 
 
+def cli(path: Path, out: Path) -> float:
+    """The whole `motionfield convert` command, interpreter start-up included."""
+    began = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "motionfield.cli", "convert", str(path), "--fps",
+                    "120", "-o", str(out)], check=True, capture_output=True)
+    return time.perf_counter() - began
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -74,10 +83,12 @@ def main() -> int:
         ours(path)  # warm imports and caches
         ours_s = [ours(path) for _ in range(args.repeat)]
         loop_s = [per_frame_loop(path) for _ in range(max(1, args.repeat // 2))]
+        cli_s = [cli(path, Path(tmp) / "out.npz") for _ in range(3)]
     result = {"clip": "CMU 05_06 ping-pong, 1200 frames at 120 fps, 31 joints",
               "ours_median_s": statistics.median(ours_s),
               "per_frame_loop_median_s": statistics.median(loop_s),
               "speedup": statistics.median(loop_s) / statistics.median(ours_s),
+              "cli_process_median_s": statistics.median(cli_s),
               "target_s": 1.0}
     print(json.dumps(result, indent=1))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
