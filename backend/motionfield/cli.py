@@ -11,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+from motionfield.client import BackendError
 from motionfield.errors import MotionfieldError
+from motionfield.protocol import ProtocolError
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -91,6 +93,61 @@ def _data_build(args: argparse.Namespace) -> int:
     return build_cli(args)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from motionfield.protocol import default_connection_file, new_key, write_connection_file
+    from motionfield.server.app import Server, is_loopback
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if not is_loopback(args.bind) and not args.key_file:
+        raise MotionfieldError(f"refusing to listen on {args.bind} without --key-file: only "
+                               "loopback addresses may use a generated key")
+    key = Path(args.key_file).read_bytes().strip() if args.key_file else new_key()
+    server = Server(args.bind, key, workers=args.workers,
+                    allow_remote=not is_loopback(args.bind))
+    conn = write_connection_file(args.connection_file or default_connection_file(),
+                                 server.address, key)
+    print(f"motionfield backend listening on {server.address}; connection file {conn}",
+          flush=True)
+    server.serve_forever()
+    return 0
+
+
+def _client(args: argparse.Namespace) -> int:
+    from motionfield.client import Client
+
+    with Client.from_connection_file(args.connection_file) as client:
+        if args.client_command == "ping":
+            rtt = [client.ping() for _ in range(args.count)]
+            print(f"pong from {client.address}: median {sorted(rtt)[len(rtt) // 2] * 1e3:.3f} ms")
+        elif args.client_command == "info":
+            print(json.dumps(client.info(), indent=1))
+        else:
+            return _client_convert(client, args)
+    return 0
+
+
+def _client_convert(client, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from motionfield.body.skeleton import Skeleton
+    from motionfield.motion import Motion
+
+    params = {"bvh": Path(args.input).read_text(errors="replace"), "name": Path(args.input).name,
+              "fps": float(args.fps) if args.fps.replace(".", "", 1).isdigit() else args.fps}
+    with tqdm(total=3, desc="convert", unit="step") as bar:
+        result = client.run("convert", params,
+                            progress=lambda p: bar.update(p["step"] - bar.n))
+    a = result.arrays
+    skel = Skeleton(tuple(result.content["joint_names"]), tuple(a["parents"].tolist()),
+                    a["offsets"])
+    Motion(a["rotations"], a["root_translation"], a["times"], skel,
+           result.content["fps"]).save(args.output)
+    print(f"{args.output}: {result.content['frames']} frames at {result.content['fps']} fps")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motionfield", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +193,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="cache folder (default: ~/.cache/motionfield/sets)")
     p.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
     p.set_defaults(func=_data_build)
+    p = sub.add_parser("serve", help="run the backend (ZeroMQ, loopback by default)")
+    p.add_argument("--bind", default="tcp://127.0.0.1:0",
+                   help="ZeroMQ address; port 0 picks a free port (default: loopback)")
+    p.add_argument("--connection-file", help="where to write address and key (mode 0600)")
+    p.add_argument("--key-file", help="a key to use (required to listen beyond loopback)")
+    p.add_argument("--workers", type=int, default=1, help="jobs run at once")
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("client", help="talk to a running backend")
+    p.add_argument("--connection-file", help="default: the one `serve` writes")
+    csub = p.add_subparsers(dest="client_command", required=True)
+    c = csub.add_parser("ping")
+    c.add_argument("--count", type=int, default=5)
+    csub.add_parser("info")
+    c = csub.add_parser("convert", help="a BVH onto SMPL through the backend")
+    c.add_argument("input")
+    c.add_argument("--fps", required=True)
+    c.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=_client)
     return parser
 
 
@@ -143,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (MotionfieldError, ValueError, OSError) as e:
+    except (MotionfieldError, ValueError, OSError, BackendError, ProtocolError) as e:
         print(f"motionfield: error: {e}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,1 @@
+"""The job server: socket loop, fair queue, worker threads, result store. No bpy."""

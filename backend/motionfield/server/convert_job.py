@@ -1,0 +1,87 @@
+"""The `convert` job: BVH text (any rig) or SMPL arrays in, SMPL motion at a framerate out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from motionfield.errors import MotionfieldError
+from motionfield.server.jobs import JobError, JobType, Param, Progress, register
+
+MOTION_ARRAYS = {
+    "rotations": "(T, 24, 4) float: SMPL local rotations, wxyz",
+    "root_translation": "(T, 3) float: pelvis position, metres, Y up",
+    "times": "(T,) float: timestamps, seconds",
+}
+
+
+def motion_arrays(motion) -> dict[str, np.ndarray]:
+    """A Motion as the arrays a result carries (float64 keeps fractional-rate times exact)."""
+    return {"rotations": motion.rotations, "root_translation": motion.root_translation,
+            "times": motion.times, "offsets": motion.skeleton.offsets,
+            "parents": np.asarray(motion.skeleton.parents, dtype=np.int32)}
+
+
+def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
+    from motionfield.body.skeleton import smpl_skeleton
+    from motionfield.io.bvh import parse_bvh
+    from motionfield.io.retarget import retarget
+    from motionfield.io.rigs import _from_doc
+    from motionfield.motion import Motion
+
+    try:
+        report = None
+        if params["bvh"] is not None:
+            if arrays:
+                raise JobError("convert: give either 'bvh' text or motion arrays, not both")
+            progress(0, 3, "reading BVH")
+            clip = parse_bvh(params["bvh"], params["name"] or "<bvh>")
+            progress(1, 3, "retargeting onto SMPL")
+            rig = _from_doc(params["map"], "map") if params["map"] is not None else None
+            motion, report = retarget(clip, rig, units=params["units"],
+                                      reference_frame=params["reference_frame"],
+                                      proportions=params["proportions"])
+        else:
+            missing = sorted(set(MOTION_ARRAYS) - set(arrays))
+            if missing:
+                raise JobError(f"convert: without 'bvh' it needs the arrays {missing}")
+            progress(1, 3, "reading arrays")
+            motion = Motion(arrays["rotations"], arrays["root_translation"], arrays["times"],
+                            smpl_skeleton())
+        progress(2, 3, "resampling")
+        start = motion.times[0] + (params["start"] or 0.0)
+        end = motion.times[-1] if params["end"] is None else motion.times[0] + params["end"]
+        out = motion.at_fps(str(params["fps"]), start, end)
+    except MotionfieldError as e:
+        raise JobError(str(e)) from None
+    except ValueError as e:
+        raise JobError(f"convert: {e}") from None
+    content = {"joint_names": list(out.skeleton.names), "fps": str(out.fps),
+               "frames": out.num_frames,
+               "report": None if report is None else {
+                   k: v for k, v in report.__dict__.items() if k != "mapped"}}
+    progress(3, 3, "done")
+    return content, motion_arrays(out)
+
+
+CONVERT = register(JobType(
+    name="convert",
+    help="Import mocap onto SMPL: BVH text of any rig (or SMPL arrays) at any framerate",
+    params={
+        "fps": Param("number", "output framerate (23.976 and 29.97 are NTSC-exact)",
+                     minimum=1e-3),
+        "bvh": Param("string", "BVH file text", optional=True),
+        "name": Param("string", "file name for messages", optional=True),
+        "start": Param("number", "seconds from the clip's start", optional=True),
+        "end": Param("number", "seconds from the clip's start", optional=True),
+        "proportions": Param("string", "SMPL bone lengths: the actor's or SMPL's",
+                             default="source", choices=("source", "smpl")),
+        "units": Param("string", "BVH length unit (default: the rig's or guessed)",
+                       optional=True,
+                       choices=("metres", "centimetres", "millimetres", "inches", "cmu_asf")),
+        "reference_frame": Param("integer", "a neutral frame for rigs without a T/A zero pose",
+                                 optional=True),
+        "map": Param("object", "rig map {'joints': {smpl_joint: source_joint}}", optional=True),
+    },
+    arrays=MOTION_ARRAYS,
+    run=_run,
+))
