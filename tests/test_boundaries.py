@@ -1,0 +1,28 @@
+"""The split between halves: the backend never imports bpy; what the add-on bundles
+(protocol, client) never imports torch."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import motionfield
+
+
+def _import_with_blocked(blocked: str, modules: list[str]) -> subprocess.CompletedProcess:
+    code = (f"import sys; sys.modules[{blocked!r}] = None\n"
+            f"import importlib\nfor m in {modules!r}: importlib.import_module(m)\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def test_no_backend_module_needs_bpy():
+    names = [m.name for m in pkgutil.walk_packages(motionfield.__path__, "motionfield.")]
+    assert "motionfield.io.retarget" in names and "motionfield.server.app" in names
+    done = _import_with_blocked("bpy", names)
+    assert done.returncode == 0, done.stderr
+
+
+def test_protocol_and_client_work_without_torch():
+    done = _import_with_blocked("torch", ["motionfield.protocol", "motionfield.client"])
+    assert done.returncode == 0, done.stderr
