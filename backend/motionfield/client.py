@@ -143,10 +143,12 @@ class Client:
         """Events received so far (progress, result, error, cancelled); never blocks
         longer than `timeout`. For a UI timer."""
         self._drain(timeout)
-        events = [m for m in self._inbox if m.type in ("progress", "result", "error",
-                                                         "cancelled")
-                  and "re" not in m.content]
-        self._inbox = [m for m in self._inbox if m not in events]
+        events, rest = [], []
+        for m in self._inbox:  # by kind, never by `==` (which would compare arrays)
+            is_event = m.type in ("progress", "result", "error", "cancelled") \
+                and "re" not in m.content
+            (events if is_event else rest).append(m)
+        self._inbox = rest
         return events
 
     def status(self, job: str) -> dict:
@@ -171,23 +173,33 @@ class Client:
         job = self.submit(method, params, arrays)
         deadline = None if timeout is None else time.monotonic() + timeout
         last_heard = time.monotonic()
-        while True:
-            for event in self.poll(min(self.heartbeat / 2, 0.5)):
-                last_heard = time.monotonic()
-                if event.job != job:
-                    self._inbox.append(event)
-                    continue
-                if event.type == "progress":
-                    if progress:
-                        progress(event.content)
-                else:
-                    return _outcome(event)
-            if deadline is not None and time.monotonic() > deadline:
-                self.cancel(job)
-                raise BackendError(f"job {job} took longer than {timeout:g} s; cancelled")
-            if time.monotonic() - last_heard > self.heartbeat / 2:
-                self.ping()  # raises BackendGone when the backend is dead
-                last_heard = time.monotonic()
+        others: list[Message] = []  # other jobs' events, handed back to the inbox at the end
+        try:
+            while True:
+                for event in self.poll(min(self.heartbeat / 4, 0.5)):
+                    last_heard = time.monotonic()
+                    if event.job != job:
+                        others.append(event)  # not re-polled: stale events are no heartbeat
+                        continue
+                    if event.type == "progress":
+                        if progress:
+                            progress(event.content)
+                    else:
+                        return _outcome(event)
+                if deadline is not None and time.monotonic() > deadline:
+                    self.cancel(job)
+                    raise BackendError(f"job {job} took longer than {timeout:g} s; cancelled")
+                silent = time.monotonic() - last_heard
+                if silent > self.heartbeat / 2:  # ask; the answer has the rest (>= 1/4) of it
+                    try:
+                        self.ping(timeout=max(self.heartbeat - silent, 0.01))
+                    except BackendGone:
+                        raise BackendGone(f"no answer from {self.address} for "
+                                          f"{self.heartbeat:g} s (the heartbeat) while job "
+                                          f"{job} ran: the backend is gone") from None
+                    last_heard = time.monotonic()
+        finally:
+            self._inbox[:0] = others
 
 
 def _outcome(msg: Message) -> JobResult:

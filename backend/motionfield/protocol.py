@@ -53,6 +53,11 @@ class ProtocolError(Exception):
     """A message that is malformed, unsigned, replayed or of an unknown version or type."""
 
 
+class Unauthenticated(ProtocolError):
+    """A message not shown to come from a key holder (malformed before its signature could
+    be checked, badly signed, or replayed): a server drops it without a reply."""
+
+
 @dataclass
 class Message:
     """A decoded message: type, job id, JSON content and named numpy arrays."""
@@ -107,17 +112,18 @@ class Session:
     def deserialize(self, frames: list[bytes]) -> Message:
         """Frames (without routing identities) -> Message, or ProtocolError."""
         if len(frames) < 4 or len(frames) > 4 + MAX_BUFFERS:
-            raise ProtocolError(f"a message has 4 to {4 + MAX_BUFFERS} frames, got {len(frames)}")
+            raise Unauthenticated(f"a message has 4 to {4 + MAX_BUFFERS} frames, "
+                                  f"got {len(frames)}")
         frames = [bytes(f) for f in frames]
         if frames[0] != DELIMITER:
-            raise ProtocolError("missing the <MOTIONFIELD> delimiter frame")
+            raise Unauthenticated("missing the <MOTIONFIELD> delimiter frame")
         if sum(len(f) for f in frames) > MAX_MESSAGE_BYTES:
-            raise ProtocolError(f"message larger than {MAX_MESSAGE_BYTES} bytes")
+            raise Unauthenticated(f"message larger than {MAX_MESSAGE_BYTES} bytes")
         signature, parts = frames[1], frames[2:]
         if not hmac.compare_digest(signature, self.sign(parts)):
-            raise ProtocolError("bad signature (wrong key, or a tampered message)")
+            raise Unauthenticated("bad signature (wrong key, or a tampered message)")
         if signature in self._seen:
-            raise ProtocolError("replayed message (its signature was seen before)")
+            raise Unauthenticated("replayed message (its signature was seen before)")
         self._remember(signature)
         header, content = _load_json(parts[0], "header"), _load_json(parts[1], "content")
         return _message(header, content, parts[2:])
@@ -137,7 +143,7 @@ def _load_json(raw: bytes, what: str) -> dict:
         raise ProtocolError(f"{what} larger than {MAX_JSON_BYTES} bytes")
     try:
         obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # ValueError: a huge int
         raise ProtocolError(f"{what} is not JSON: {e}") from None
     if not isinstance(obj, dict):
         raise ProtocolError(f"{what} must be a JSON object")
@@ -165,8 +171,11 @@ def _message(header: dict, content: dict, buffers: list[bytes]) -> Message:
             raise ProtocolError("array names must be distinct strings")
         arrays[name] = _array(name, spec, raw)
     when = header.get("time")
-    return Message(kind, content, arrays, job, msg_id,
-                   float(when) if isinstance(when, (int, float)) else 0.0)
+    try:
+        when = float(when) if isinstance(when, (int, float)) else 0.0
+    except OverflowError:  # an int no float can hold
+        raise ProtocolError("header time must be seconds as a float") from None
+    return Message(kind, content, arrays, job, msg_id, when)
 
 
 def _array(name: str, spec: object, raw: bytes) -> np.ndarray:

@@ -28,6 +28,7 @@ from motionfield.protocol import (
     Message,
     ProtocolError,
     Session,
+    Unauthenticated,
 )
 from motionfield.server import convert_job, jobs  # noqa: F401  (convert_job registers itself)
 from motionfield.server.jobs import Cancelled, JobError
@@ -193,9 +194,10 @@ class Server:
             msg = self.session.deserialize(body)
         except ProtocolError as e:
             self.stats["rejected"] += 1
-            if "signature" not in str(e) and "replayed" not in str(e):
+            if not isinstance(e, Unauthenticated):
                 # signed by someone holding the key, so they may learn what was wrong;
-                # unsigned or replayed traffic is dropped without a word
+                # unsigned, malformed-before-the-signature or replayed traffic is dropped
+                # without a word
                 self._send(client, Message("error", {"message": str(e)}))
             return
         try:

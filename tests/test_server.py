@@ -1,0 +1,514 @@
+"""The backend against a real server over real loopback sockets.
+
+Two ways to run one: `Server` in a thread of this process (its `stats` can be read and a
+test-only `sleep` job registered), or `motionfield serve` as a subprocess (so it can be
+killed), reading address and key from the connection file it writes. Every server is
+shut down by its fixture; every loop here is bounded in count and in time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import slow_job
+import zmq
+
+from motionfield.cli import main
+from motionfield.client import BackendError, BackendGone, Client, JobResult
+from motionfield.protocol import (
+    DELIMITER,
+    PROTOCOL_VERSION,
+    Message,
+    Session,
+    new_key,
+    read_connection_file,
+)
+from motionfield.server.app import Server
+
+TESTS = Path(__file__).resolve().parent
+SERVE = "import sys; sys.path.insert(0, sys.argv.pop(1)); import slow_job; slow_job.serve_main()"
+LOOPBACK = "tcp://127.0.0.1:0"
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def sleep_job():
+    slow_job.register()
+    yield slow_job.SLEEP
+    slow_job.unregister()
+
+
+class ThreadServer:
+    def __init__(self, workers: int = 1):
+        self.key = new_key()
+        self.server = Server(LOOPBACK, self.key, workers=workers)
+        self.address = self.server.address
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def client(self, heartbeat: float = 2.0) -> Client:
+        return Client(self.address, self.key, heartbeat=heartbeat)
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            try:
+                with self.client() as c:
+                    c.shutdown()
+            except BackendError:
+                pass
+            self.thread.join(timeout=10)
+        assert not self.thread.is_alive(), "the server thread did not stop"
+
+
+@pytest.fixture
+def served_thread(sleep_job):
+    srv = ThreadServer(workers=1)
+    yield srv
+    srv.stop()
+
+
+class ServeProcess:
+    """`motionfield serve` (with the `sleep` job) in a subprocess on a loopback port."""
+
+    def __init__(self, tmp: Path, *args: str):
+        self.connection_file = tmp / "backend.json"
+        self.log = open(tmp / "serve.log", "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", SERVE, str(TESTS), "serve", "--connection-file",
+             str(self.connection_file), *args], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while not self.connection_file.exists():
+            assert self.proc.poll() is None, f"serve exited: {self.read_log()}"
+            assert time.monotonic() < deadline, "serve wrote no connection file in 30 s"
+            time.sleep(0.02)
+        self.address, self.key = read_connection_file(self.connection_file)
+
+    def client(self, heartbeat: float = 2.0) -> Client:
+        return Client.from_connection_file(self.connection_file, heartbeat=heartbeat)
+
+    def read_log(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture
+def served_process(tmp_path):
+    srv = ServeProcess(tmp_path)
+    yield srv
+    srv.stop()
+
+
+def wait_for(client: Client, job: str, kinds: tuple[str, ...], limit: float) -> Message:
+    """The first event of `job` whose type is in `kinds`, within `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        for event in client.poll(0.05):
+            if event.job == job and event.type in kinds:
+                return event
+    raise AssertionError(f"no {kinds} event for job {job} within {limit} s")
+
+
+# --------------------------------------------------------------------------- malformed traffic
+
+
+def _malformed(rng: np.random.Generator, session: Session, replay: list[bytes],
+               i: int) -> tuple[list[bytes], str]:
+    """One malformed message (frames for a DEALER) and what the server should do with it.
+
+    "dropped": no reply (anything a stranger could send: no key, wrong signature, a
+    replay, too few frames); "rejected": refused by the protocol layer with an error reply
+    (signed, so the sender holds the key); "error": decoded, then refused by the request
+    handler (unknown job type, bad parameters) with an error reply; "pong": a valid ping.
+    """
+
+    def signed(header: object, content: object = None, *buffers: bytes,
+               raw_header: bytes | None = None, raw_content: bytes | None = None):
+        h = raw_header if raw_header is not None else json.dumps(header).encode()
+        c = raw_content if raw_content is not None else json.dumps(
+            {"fuzz": i} if content is None else content).encode()  # no accidental replays
+        parts = [h, c, *buffers]
+        return [DELIMITER, session.sign(parts), *parts]
+
+    def header(kind="ping", **kw):
+        h = {"v": PROTOCOL_VERSION, "id": f"fuzz-{i}", "type": kind, "job": None,
+             "time": 0.0, "buffers": []}
+        h.update(kw)
+        return h
+
+    noise = lambda n: rng.bytes(int(n))  # noqa: E731
+    f4 = {"dtype": "<f4", "shape": [1000, 3]}
+    case = i % 24
+    if case == 0:  # random bytes, one frame
+        return [noise(rng.integers(0, 200))], "dropped"
+    if case == 1:  # random bytes, random frame counts (too few, a plausible count, too many)
+        return [noise(rng.integers(0, 40)) for _ in range(rng.choice([1, 2, 3, 5, 70, 90]))], \
+            "dropped"
+    if case == 2:  # the delimiter, then garbage
+        return [DELIMITER, *[noise(rng.integers(0, 80)) for _ in range(rng.integers(1, 6))]], \
+            "dropped"
+    if case == 3:  # a well-formed ping with a wrong signature
+        frames = signed(header())
+        frames[1] = noise(32).hex().encode()
+        return frames, "dropped"
+    if case == 4:  # a well-formed ping signed with another key
+        return Session(b"not-the-key").serialize(Message("ping")), "dropped"
+    if case == 5:  # a replay of a message the server already accepted
+        return list(replay), "dropped"
+    if case == 6:  # a valid signature over garbage (header and content random bytes)
+        return signed(None, raw_header=noise(rng.integers(0, 100)),
+                      raw_content=noise(rng.integers(0, 100))), "rejected"
+    if case == 7:  # a header that is JSON but no object, or no JSON at all
+        bad = [b"[1, 2]", b"null", b"\"ping\"", b"{", b"{\"v\": 1,}", b"\xff\xfe",
+               b"[" * 20000, b"{\"v\": " + b"9" * 5000 + b"}"]
+        return signed(None, raw_header=bad[i // 24 % len(bad)]), "rejected"
+    if case == 8:  # content that is not a JSON object
+        bad = [b"[]", b"42", b"{\"a\":", b"\x00\x01", b"{\"a\": NaN", b"[" * 20000]
+        return signed(header(), raw_content=bad[i // 24 % len(bad)]), "rejected"
+    if case == 9:  # a lying shape: (1000, 3) float32 declared, fewer bytes sent
+        return signed(header("submit", buffers=[f4]), {"method": "sleep", "arrays": ["x"]},
+                      noise(rng.integers(0, 12000))), "rejected"
+    if case == 10:  # huge declared sizes
+        shape = [[2**31 - 1, 2**31 - 1, 2**31 - 1], [2**40], [-1, 3], [1.5], [True],
+                 list(range(1, 12)), "big"][i // 24 % 7]
+        return signed(header("submit", buffers=[{"dtype": "<f8", "shape": shape}]),
+                      {"method": "sleep", "arrays": ["x"]}, noise(64)), "rejected"
+    if case == 11:  # dtypes outside the allowed set
+        dtype = ["<f2", "|O", "object", ">f4", "<c16", None, 7][i // 24 % 7]
+        return signed(header("submit", buffers=[{"dtype": dtype, "shape": [2]}]),
+                      {"method": "sleep", "arrays": ["x"]}, noise(16)), "rejected"
+    if case == 12:  # buffer frames, descriptions and names that do not match
+        return signed(header("submit", buffers=[f4, f4]), {"method": "sleep", "arrays": ["x"]},
+                      noise(12000)), "rejected"
+    if case == 13:  # unknown protocol versions
+        v = [PROTOCOL_VERSION + 1, 0, "1", None, 1.5][i // 24 % 5]
+        return signed(header(v=v)), "rejected"
+    if case == 14:  # unknown message types, and events sent as requests
+        kind = ["explode", "", None, 3, "pong", "result", "error"][i // 24 % 7]
+        return signed(header(kind)), "error" if kind in ("pong", "result", "error") \
+            else "rejected"
+    if case == 15:  # unknown job types
+        method = ["teleport", "", None, 12, ["convert"]][i // 24 % 5]
+        return signed(header("submit"), {"method": method, "params": {}}), "error"
+    if case == 16:  # params that are not an object
+        params = [[1, 2], "fps=30", 30, None, True][i // 24 % 5]
+        return signed(header("submit"), {"method": "convert", "params": params}), "error"
+    if case == 17:  # parameters of the wrong type, unknown or out of range
+        params = [{"fps": "fast"}, {"fps": True}, {"fps": 30, "bvh": 3}, {"fps": -1},
+                  {"fps": 30, "proportions": "giant"}, {"fps": 30, "colour": "red"},
+                  {"fps": 30, "map": [1]}, {}][i // 24 % 8]
+        return signed(header("submit"), {"method": "convert", "params": params}), "error"
+    if case == 18:  # ids and job ids of the wrong type
+        return signed(header(id=[i], job=7)), "rejected"
+    if case == 19:  # a time no float can hold
+        return signed(None, raw_header=(b"{\"v\": 1, \"id\": \"t%d\", \"type\": \"ping\", "
+                                        b"\"time\": 1%s, \"buffers\": []}"
+                                        % (i, b"0" * 400))), "rejected"
+    if case == 20:  # status, cancel and fetch of jobs that do not exist
+        kind = ["status", "cancel", "fetch"][i // 24 % 3]
+        return signed(header(kind, job=["nope", None, "../../etc"][i // 24 % 3])), "error"
+    if case == 21:  # arrays an existing job type does not take
+        return signed(header("submit", buffers=[{"dtype": "<f8", "shape": [1]}]),
+                      {"method": "sleep", "params": {}, "arrays": ["y"]}, noise(8)), "error"
+    if case == 22:  # a buffer list that is no list, or array names that are no strings
+        buffers, names = [("many", ["x"]), ([{"dtype": "<f8", "shape": [1]}], [[1]]),
+                          ([{"dtype": "<f8", "shape": [1]}], "x")][i // 24 % 3]
+        return signed(header("submit", buffers=buffers), {"method": "sleep", "arrays": names},
+                      noise(8)), "rejected"
+    # a well-formed ping: it must be answered with a pong (and is kept for replay)
+    frames = session.serialize(Message("ping"))
+    replay[:] = frames
+    return frames, "pong"
+
+
+def test_thousands_of_malformed_messages_are_refused_and_the_server_lives_on(served_thread):
+    srv = served_thread
+    session = Session(srv.key)  # the fuzzer holds the key for the signed cases
+    rng = np.random.default_rng(0)
+    ctx = zmq.Context()
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.setsockopt(zmq.RCVHWM, 0)
+    dealer.setsockopt(zmq.SNDTIMEO, 2000)  # a dead server fails the test, never hangs it
+    dealer.connect(srv.address)
+    reader = Session(srv.key)
+    replay: list[bytes] = list(session.serialize(Message("ping")))
+    dealer.send_multipart(replay)  # answered once; from then on a replay
+    answered = {"error": 0, "pong": 0}
+    expected = {"error": 0, "pong": 1}
+    outcomes = {"dropped": 0, "rejected": 0, "error": 0, "pong": 1}
+    n = 3000
+
+    def drain(timeout_ms: int) -> None:
+        while dealer.poll(timeout_ms):
+            reply = reader.deserialize(dealer.recv_multipart())
+            assert reply.type in answered, reply
+            if reply.type == "error":
+                assert reply.content["message"]
+            answered[reply.type] += 1
+            timeout_ms = 0
+
+    began = time.monotonic()
+    try:
+        for i in range(n):
+            frames, outcome = _malformed(rng, session, replay, i)
+            outcomes[outcome] += 1
+            if outcome != "dropped":
+                expected["pong" if outcome == "pong" else "error"] += 1
+            dealer.send_multipart(frames)
+            if i % 200 == 199 or i == n - 1:
+                # bursts of 200: a peer that never reads would have its replies dropped
+                # once the server's send queue (1000 messages) is full, and rightly so
+                deadline = time.monotonic() + 5
+                while answered != expected and time.monotonic() < deadline:
+                    drain(50)
+                assert answered == expected, (i, answered, expected)
+    finally:
+        dealer.close(0)
+        ctx.term()
+    assert time.monotonic() - began < 20
+    assert answered == expected  # one error per signed malformed message, none to strangers
+    # the server counted every message, and rejected each one the protocol layer refuses
+    assert srv.server.stats == {"requests": n + 1,
+                                "rejected": outcomes["dropped"] + outcomes["rejected"]}
+    assert min(outcomes.values()) > 100, outcomes
+    with srv.client() as c:
+        assert c.ping() < 1.0
+    assert srv.thread.is_alive()
+
+
+# --------------------------------------------------------------------------- killed peers
+
+
+def test_a_client_killed_mid_job_does_not_hurt_the_server(served_process, tmp_path):
+    srv = served_process
+    script = ("import sys, time\n"
+              "from motionfield.client import Client\n"
+              "c = Client.from_connection_file(sys.argv[1])\n"
+              "print(c.submit('sleep', {'steps': 40, 'step_s': 0.02}), flush=True)\n"
+              "time.sleep(60)\n")
+    victim = subprocess.Popen([sys.executable, "-c", script, str(srv.connection_file)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        job = victim.stdout.readline().strip()
+        assert len(job) == 32, job
+        time.sleep(0.1)  # mid-job: a few progress events have been sent to it
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait(timeout=10)
+    with srv.client() as c:
+        assert c.ping() < 1.0
+        result = c.run("sleep", {"steps": 3, "step_s": 0.0, "tag": 5},
+                       {"x": np.arange(4.0)}, timeout=10)
+        assert result.content["tag"] == 5
+        np.testing.assert_array_equal(result.arrays["x"], np.arange(4.0) * 2)
+        # the orphaned job ran to its end and its result is kept for whoever fetches it
+        deadline = time.monotonic() + 5
+        while not isinstance(got := c.fetch(job), JobResult):
+            assert time.monotonic() < deadline, got
+            time.sleep(0.05)
+        assert got.content["steps_done"] == 40
+    assert srv.proc.poll() is None
+
+
+def test_a_server_killed_mid_job_raises_backend_gone_within_the_heartbeat(served_process):
+    srv = served_process
+    heartbeat = 1.0
+    killed = []
+
+    def kill_when_running(job_started: threading.Event) -> None:
+        if job_started.wait(10):
+            time.sleep(0.2)
+            killed.append(time.monotonic())
+            srv.proc.send_signal(signal.SIGKILL)
+
+    started = threading.Event()
+    killer = threading.Thread(target=kill_when_running, args=(started,), daemon=True)
+    killer.start()
+    with srv.client(heartbeat=heartbeat) as c:
+        # another job's events, left unclaimed while `run` waits, are no sign of life
+        c.submit("sleep", {"steps": 2, "step_s": 0.0})
+        with pytest.raises(BackendGone, match="no answer"):
+            c.run("sleep", {"steps": 1000, "step_s": 0.02}, progress=lambda p: started.set(),
+                  timeout=10)
+        raised = time.monotonic()
+        assert {e.type for e in c.poll()} == {"progress", "result"}  # and are kept
+    killer.join(timeout=10)
+    assert killed, "the job never reported progress"
+    # the client noticed within its heartbeat (plus one poll interval of slack)
+    assert raised - killed[0] < heartbeat + 0.3, raised - killed[0]
+
+
+# --------------------------------------------------------------------------- cancel and fetch
+
+
+def test_a_cancel_takes_effect_within_a_fifth_of_a_second(served_thread):
+    with served_thread.client() as c:
+        began = time.monotonic()
+        job = c.submit("sleep", {"steps": 100, "step_s": 0.02})
+        wait_for(c, job, ("progress",), 5)
+        time.sleep(0.1)
+        cancelled_at = time.monotonic()
+        c.cancel(job)
+        event = wait_for(c, job, ("cancelled", "result", "error"), 5)
+        arrived = time.monotonic()
+        assert event.type == "cancelled", event
+        assert arrived - cancelled_at < 0.2, arrived - cancelled_at
+        assert arrived - began < 1.0  # 100 steps of 20 ms would take 2 s
+        status = c.status(job)
+        assert status["state"] == "cancelled"
+        assert status["progress"]["step"] < 50, status
+        # a queued job is cancelled at once, before it runs
+        running = c.submit("sleep", {"steps": 100, "step_s": 0.02})
+        queued = c.submit("sleep", {"steps": 100, "step_s": 0.02})
+        c.cancel(queued)
+        event = wait_for(c, queued, ("cancelled",), 1)
+        assert event.content["stage"] == "queued"
+        c.cancel(running)
+        wait_for(c, running, ("cancelled",), 1)
+        assert c.ping() < 1.0
+
+
+def test_a_result_waits_until_it_is_fetched_by_a_new_client(served_thread):
+    x = np.linspace(0.0, 1.0, 12).reshape(4, 3)
+    with served_thread.client() as c:
+        job = c.submit("sleep", {"steps": 10, "step_s": 0.01, "tag": 42}, {"x": x})
+    time.sleep(0.3)  # the result is ready, and pushed to a client that is gone
+    with served_thread.client() as c:
+        deadline = time.monotonic() + 5
+        while not isinstance(got := c.fetch(job), JobResult):
+            assert time.monotonic() < deadline, got
+            time.sleep(0.05)
+        assert got.job == job
+        assert got.content["tag"] == 42
+        np.testing.assert_array_equal(got.arrays["x"], x * 2)
+        again = c.fetch(job)  # fetching does not consume it
+        np.testing.assert_array_equal(again.arrays["x"], x * 2)
+
+
+# --------------------------------------------------------------------------- load
+
+
+def _smpl_input(client: int, job: int, frames: int = 6) -> dict[str, np.ndarray]:
+    angle = (client * 100 + job) * 1e-3
+    rotations = np.zeros((frames, 24, 4))
+    rotations[..., 0] = 1.0
+    rotations[:, 0] = [np.cos(angle / 2), 0.0, np.sin(angle / 2), 0.0]  # root about Y
+    translation = np.stack([np.full(frames, float(client)), np.full(frames, float(job)),
+                            np.arange(frames) * 0.01], axis=1)
+    return {"rotations": rotations, "root_translation": translation,
+            "times": np.arange(frames) / 30.0}
+
+
+def test_eight_clients_with_a_hundred_jobs_each_lose_and_mix_up_nothing(sleep_job):
+    srv = ThreadServer(workers=2)
+    clients, per_client = 8, 100
+    outcomes: dict[int, dict[int, JobResult]] = {}
+    failures: list[BaseException] = []
+
+    def one_client(k: int) -> None:
+        try:
+            with srv.client(heartbeat=5.0) as c:
+                ids = {c.submit("convert", {"fps": 30}, _smpl_input(k, i)): i
+                       for i in range(per_client)}
+                assert len(ids) == per_client
+                got: dict[int, JobResult] = {}
+                deadline = time.monotonic() + 40
+                while len(got) < per_client and time.monotonic() < deadline:
+                    for event in c.poll(0.1):
+                        if event.type == "progress":
+                            continue
+                        assert event.type == "result", event
+                        assert event.job in ids, "an event for another client's job"
+                        i = ids[event.job]
+                        assert i not in got, "a result delivered twice"
+                        got[i] = JobResult(event.job, event.content, event.arrays)
+                outcomes[k] = got
+        except BaseException as e:  # reported in the main thread
+            failures.append(e)
+
+    try:
+        threads = [threading.Thread(target=one_client, args=(k,)) for k in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not any(t.is_alive() for t in threads)
+    finally:
+        srv.stop()
+    assert not failures, failures
+    for k in range(clients):
+        assert sorted(outcomes[k]) == list(range(per_client)), f"client {k} lost results"
+        for i, result in outcomes[k].items():
+            sent = _smpl_input(k, i)
+            np.testing.assert_allclose(result.arrays["root_translation"],
+                                       sent["root_translation"], atol=1e-9)
+            np.testing.assert_allclose(result.arrays["rotations"], sent["rotations"],
+                                       atol=1e-9)
+            assert result.content["frames"] == 6
+
+
+# --------------------------------------------------------------------------- security and CLI
+
+
+def test_a_non_loopback_bind_is_refused_without_a_key(tmp_path):
+    conn = tmp_path / "remote.json"
+    done = subprocess.run([sys.executable, "-m", "motionfield.cli", "serve", "--bind",
+                           "tcp://0.0.0.0:0", "--connection-file", str(conn)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert "refusing to listen on tcp://0.0.0.0:0" in done.stderr
+    assert "--key-file" in done.stderr
+    assert not conn.exists()
+    with pytest.raises(ValueError, match="not a loopback address"):
+        Server("tcp://0.0.0.0:0", new_key())
+
+
+def test_the_connection_file_is_for_its_owner_alone(served_process):
+    mode = os.stat(served_process.connection_file).st_mode & 0o777
+    assert mode == 0o600, oct(mode)
+    assert served_process.address.startswith("tcp://127.0.0.1:")
+    assert not served_process.address.endswith(":0")
+    # a client without the key hears nothing at all
+    with Client(served_process.address, b"wrong-key", heartbeat=0.3) as stranger:
+        with pytest.raises(BackendGone):
+            stranger.ping()
+    with served_process.client() as c:
+        assert c.ping() < 1.0
+
+
+def test_client_convert_through_the_backend_equals_convert(served_process, data_root,
+                                                         tmp_path, capsys):
+    src = data_root / "cmu_bvh" / "02_01.bvh"
+    direct, served = tmp_path / "direct.npz", tmp_path / "served.npz"
+    assert main(["convert", str(src), "--fps", "29.97", "-o", str(direct)]) == 0
+    assert main(["client", "--connection-file", str(served_process.connection_file),
+                 "convert", str(src), "--fps", "29.97", "-o", str(served)]) == 0
+    with np.load(direct) as a, np.load(served) as b:
+        assert sorted(a.files) == sorted(b.files)
+        for name in a.files:
+            if a[name].dtype.kind in "fc":
+                np.testing.assert_allclose(b[name], a[name], atol=1e-9, rtol=0, err_msg=name)
+            else:
+                np.testing.assert_array_equal(b[name], a[name], err_msg=name)
+        assert tuple(a["fps"]) == (30000, 1001)
+    assert "frames at" in capsys.readouterr().out
