@@ -512,3 +512,15 @@ def test_client_convert_through_the_backend_equals_convert(served_process, data_
                 np.testing.assert_array_equal(b[name], a[name], err_msg=name)
         assert tuple(a["fps"]) == (30000, 1001)
     assert "frames at" in capsys.readouterr().out
+
+
+def test_a_short_job_returns_at_once(served_process):
+    """Events that arrive with the `accepted` reply are handed over without waiting."""
+    with served_process.client() as c:
+        c.run("sleep", {"steps": 0}, timeout=5)
+        took = []
+        for _ in range(40):
+            began = time.monotonic()
+            c.run("sleep", {"steps": 0}, {"x": np.ones(3)}, timeout=5)
+            took.append(time.monotonic() - began)
+        assert max(took) < 0.25, sorted(took)[-5:]

@@ -142,12 +142,11 @@ class Client:
     def poll(self, timeout: float = 0.0) -> list[Message]:
         """Events received so far (progress, result, error, cancelled); never blocks
         longer than `timeout`. For a UI timer."""
-        self._drain(timeout)
+        # events that came in with an earlier reply are handed over without waiting
+        self._drain(0.0 if any(map(_is_event, self._inbox)) else timeout)
         events, rest = [], []
         for m in self._inbox:  # by kind, never by `==` (which would compare arrays)
-            is_event = m.type in ("progress", "result", "error", "cancelled") \
-                and "re" not in m.content
-            (events if is_event else rest).append(m)
+            (events if _is_event(m) else rest).append(m)
         self._inbox = rest
         return events
 
@@ -200,6 +199,11 @@ class Client:
                     last_heard = time.monotonic()
         finally:
             self._inbox[:0] = others
+
+
+def _is_event(msg: Message) -> bool:
+    """A job event pushed by the server (not the reply to a request)."""
+    return msg.type in ("progress", "result", "error", "cancelled") and "re" not in msg.content
 
 
 def _outcome(msg: Message) -> JobResult:
