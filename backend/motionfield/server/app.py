@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -100,6 +101,10 @@ class FairQueue:
             self._closed = True
             self._cond.notify_all()
 
+    def __len__(self) -> int:
+        with self._cond:
+            return sum(len(q) for q in self._by_client.values())
+
 
 class Server:
     """`Server(address, key).serve_forever()`; `address` may use port 0 (see `.address`)."""
@@ -126,6 +131,7 @@ class Server:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._result_ttl, self._max_results = result_ttl, max_results
+        self._next_expiry = 0.0
         self._running = True
         self._workers = [threading.Thread(target=self._work, daemon=True, name=f"worker-{i}")
                          for i in range(workers)]
@@ -134,6 +140,9 @@ class Server:
     # ------------------------------------------------------------------ loop thread
 
     def serve_forever(self) -> None:
+        # a worker running Python code holds the GIL for up to the switch interval (5 ms by
+        # default) each time this loop wants it; 0.5 ms keeps pings and cancels prompt
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         for w in self._workers:
             w.start()
         poller = zmq.Poller()
@@ -237,8 +246,9 @@ class Server:
                   {k: np.array(v) for k, v in msg.arrays.items()})
         with self._lock:
             self._jobs[job.id] = job
-        position = self._queue.put(job)
-        self._reply(client, msg, "accepted", {"position": position}, job=job.id)
+        # answer before queueing: a woken worker holding the GIL would delay the answer
+        self._reply(client, msg, "accepted", {"position": len(self._queue) + 1}, job=job.id)
+        self._queue.put(job)
 
     def _job(self, msg: Message) -> Job:
         job = self._jobs.get(msg.job or "")
@@ -275,10 +285,13 @@ class Server:
         self._running = False
 
     def _queued_count(self) -> int:
-        return sum(1 for j in self._jobs.values() if j.state == "queued")
+        return len(self._queue)  # not a scan of every kept job: pings stay cheap
 
     def _expire_results(self) -> None:
         now = time.monotonic()
+        if now < self._next_expiry:  # once a second, not on every message
+            return
+        self._next_expiry = now + 1.0
         with self._lock:
             done = [j for j in self._jobs.values() if j.finished]
             stale = {j.id for j in done if now - j.finished > self._result_ttl}
