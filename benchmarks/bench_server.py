@@ -101,7 +101,9 @@ def motion_arrays(frames: int = 1200, fps: int = 120) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     q = rng.normal(size=(frames, 24, 4))
     q /= np.linalg.norm(q, axis=-1, keepdims=True)
-    return {"rotations": q, "root_translation": rng.normal(size=(frames, 3)),
+    # what the add-on sends: poses as float32 (keyframe precision), times as float64
+    return {"rotations": q.astype(np.float32),
+            "root_translation": rng.normal(size=(frames, 3)).astype(np.float32),
             "times": np.arange(frames) / fps}
 
 

@@ -317,11 +317,15 @@ class Server:
         job.state = "running"
         last = [0.0]
 
+        began = time.monotonic()
+
         def progress(step: int, total: int, stage: str) -> None:
             if job.cancel.is_set():
                 raise Cancelled
-            job.progress = {"step": step, "total": total, "stage": stage}
             now = time.monotonic()
+            # remaining time if the steps left take as long as the ones done (None: unknown)
+            eta = (now - began) * (total - step) / step if 0 < step <= total else None
+            job.progress = {"step": step, "total": total, "stage": stage, "eta": eta}
             if now - last[0] > 0.05 or step == total:  # at most 20 events a second
                 last[0] = now
                 self._post(job.client, Message("progress", dict(job.progress), job=job.id),

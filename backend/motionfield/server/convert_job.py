@@ -15,9 +15,12 @@ MOTION_ARRAYS = {
 
 
 def motion_arrays(motion) -> dict[str, np.ndarray]:
-    """A Motion as the arrays a result carries (float64 keeps fractional-rate times exact)."""
-    return {"rotations": motion.rotations, "root_translation": motion.root_translation,
-            "times": motion.times, "offsets": motion.skeleton.offsets,
+    """A Motion as the arrays a result carries. Poses travel as float32, the precision of
+    Blender's keyframes (and half the bytes to sign and copy); times stay float64 so
+    fractional-rate timestamps stay exact."""
+    return {"rotations": motion.rotations.astype(np.float32),
+            "root_translation": motion.root_translation.astype(np.float32),
+            "times": motion.times, "offsets": motion.skeleton.offsets.astype(np.float32),
             "parents": np.asarray(motion.skeleton.parents, dtype=np.int32)}
 
 
