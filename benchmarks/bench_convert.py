@@ -11,7 +11,6 @@ the same work up to the SMPL rotations, so the two are compared on equal terms.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results_io import report
 from scipy.spatial.transform import Rotation
 
 from motionfield.data.sources import source_path
@@ -90,10 +90,7 @@ def main() -> int:
               "speedup": statistics.median(loop_s) / statistics.median(ours_s),
               "cli_process_median_s": statistics.median(cli_s),
               "target_s": 1.0}
-    print(json.dumps(result, indent=1))
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    return 0
+    return report(result, args.json)
 
 
 if __name__ == "__main__":

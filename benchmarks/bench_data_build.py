@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_io import report
+
 from motionfield.data.build import build
 
 
@@ -33,10 +35,7 @@ def main() -> int:
     args = parser.parse_args()
     result = {"parallel_2_workers": timed_build(2), "serial_1_worker": timed_build(1),
               "target_s": 120}
-    print(json.dumps(result, indent=1))
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    return 0
+    return report(result, args.json)
 
 
 if __name__ == "__main__":

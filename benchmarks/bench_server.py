@@ -18,7 +18,6 @@ so the cost of bookkeeping on the hot path shows.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import zmq
+from results_io import report
 
 from motionfield.client import Client
 from motionfield.protocol import Message, Session
@@ -170,10 +170,7 @@ def main() -> int:
             "beyond_compute_min_ms": (min(served_s) - min(compute_s)) * 1e3,
             "target_beyond_compute_ms": 5.0},
     }
-    print(json.dumps(result, indent=1))
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    return 0
+    return report(result, args.json)
 
 
 if __name__ == "__main__":
