@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from motionfield.protocol import (
+from .protocol import (
     MAX_MESSAGE_BYTES,
     Message,
     ProtocolError,
