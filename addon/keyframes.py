@@ -10,6 +10,7 @@ import numpy as np
 
 from .armature import bone_rest_heads, bone_rest_rotations
 from .axes import smpl_to_bone_rotations, to_blender
+from .retarget import SMPL_NAMES
 
 LINEAR = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
 
@@ -52,6 +53,33 @@ def _add_curve(target, data_path: str, index: int, group: str, frames: np.ndarra
     curve.update()
 
 
+def key_bones(obj: bpy.types.Object, names: list[str], quats: np.ndarray, root: str,
+              root_location: np.ndarray, frames: np.ndarray,
+              action_name: str) -> bpy.types.Action:
+    """A new Action on `obj`: rotation_quaternion keys (T, B, 4) for `names` and location
+    keys (T, 3) for the `root` bone, at `frames`. Pose bones are set to quaternion mode."""
+    action = bpy.data.actions.new(action_name)
+    target = _fcurve_target(obj, action)
+    for j, name in enumerate(names):
+        obj.pose.bones[name].rotation_mode = "QUATERNION"
+        path = f'pose.bones["{name}"].rotation_quaternion'
+        for i in range(4):
+            _add_curve(target, path, i, name, frames, quats[:, j, i])
+    for i in range(3):
+        _add_curve(target, f'pose.bones["{root}"].location', i, root, frames,
+                   root_location[:, i])
+    return action
+
+
+def _check(rotations: np.ndarray, root_translation: np.ndarray, joints: int) -> np.ndarray:
+    rotations = np.asarray(rotations, dtype=np.float64)
+    if rotations.ndim != 3 or rotations.shape[1:] != (joints, 4):
+        raise ValueError(f"rotations must be (T, {joints}, 4), got {rotations.shape}")
+    if not (np.isfinite(rotations).all() and np.isfinite(root_translation).all()):
+        raise ValueError("motion contains NaN or infinite values")
+    return rotations
+
+
 def write_motion(obj: bpy.types.Object, names: list[str], rotations: np.ndarray,
                  root_translation: np.ndarray, times: np.ndarray, *, fps: float,
                  start_frame: float = 1.0, action_name: str = "motionfield") -> bpy.types.Action:
@@ -61,24 +89,49 @@ def write_motion(obj: bpy.types.Object, names: list[str], rotations: np.ndarray,
     rotations (T, J, 4) wxyz SMPL local rotations; root_translation (T, 3) SMPL-frame pelvis
     positions (metres); times (T,) seconds. Keys land at start_frame + (t - t0) * fps.
     """
-    rotations = np.asarray(rotations, dtype=np.float64)
-    if rotations.ndim != 3 or rotations.shape[1:] != (len(names), 4):
-        raise ValueError(f"rotations must be (T, {len(names)}, 4), got {rotations.shape}")
-    if not (np.isfinite(rotations).all() and np.isfinite(root_translation).all()):
-        raise ValueError("motion contains NaN or infinite values")
-    frames = frames_for(times, fps, start_frame)
+    rotations = _check(rotations, root_translation, len(names))
     rest = bone_rest_rotations(obj, names)
     quats = smpl_to_bone_rotations(rotations, rest)
     # the root bone's location is its offset from its rest head, in the bone's own frame
     root_world = to_blender(root_translation) - bone_rest_heads(obj, names[:1])[0]
-    root_loc = root_world @ rest[0]  # rest[0].T applied to each row
-    action = bpy.data.actions.new(action_name)
-    target = _fcurve_target(obj, action)
-    for j, name in enumerate(names):
-        path = f'pose.bones["{name}"].rotation_quaternion'
-        for i in range(4):
-            _add_curve(target, path, i, name, frames, quats[:, j, i])
-    for i in range(3):
-        _add_curve(target, f'pose.bones["{names[0]}"].location', i, names[0], frames,
-                   root_loc[:, i])
-    return action
+    return key_bones(obj, names, quats, names[0], root_world @ rest[0],
+                     frames_for(times, fps, start_frame), action_name)
+
+
+def rig_description(obj: bpy.types.Object) -> dict:
+    """The rig's bones in hierarchy order with parents, rest rotations and heads."""
+    bones = [b for b in obj.data.bones]  # Blender lists parents before children
+    names = [b.name for b in bones]
+    index = {n: i for i, n in enumerate(names)}
+    return {"names": names,
+            "parents": [index[b.parent.name] if b.parent else -1 for b in bones],
+            "rest": np.array([np.array(b.matrix_local)[:3, :3] for b in bones]),
+            "heads": np.array([np.array(b.head_local) for b in bones])}
+
+
+def write_motion_to_rig(obj: bpy.types.Object, mapping: dict[str, str], rotations: np.ndarray,
+                        root_translation: np.ndarray, times: np.ndarray, offsets: np.ndarray,
+                        *, fps: float, start_frame: float = 1.0,
+                        action_name: str = "motionfield") -> bpy.types.Action:
+    """Retarget SMPL motion onto the user's armature through `mapping` (SMPL joint -> bone)
+    and key it as a new Action. The root moves scaled by the ratio of leg lengths."""
+    from .armature import rest_points
+    from .retarget import SMPL_PARENTS, retarget_to_rig, smpl_world_rotations
+
+    rotations = _check(rotations, root_translation, 24)
+    rig = rig_description(obj)
+    smpl_heads = to_blender(rest_points(np.asarray(offsets), list(SMPL_PARENTS)))
+    heads = dict(zip(rig["names"], rig["heads"]))
+    scale = _leg(heads, mapping) / _leg(dict(zip(SMPL_NAMES, smpl_heads)), None)
+    root_position = to_blender(root_translation) * scale
+    quats, location = retarget_to_rig(smpl_world_rotations(rotations), root_position,
+                                      smpl_heads, rig, mapping)
+    return key_bones(obj, rig["names"], quats, mapping["pelvis"], location,
+                     frames_for(times, fps, start_frame), action_name)
+
+
+def _leg(heads: dict[str, np.ndarray], mapping: dict[str, str] | None) -> float:
+    """Hip-knee-ankle length of the left leg (the knee alone if no ankle is mapped)."""
+    chain = [j for j in ("left_hip", "left_knee", "left_ankle") if mapping is None or j in mapping]
+    points = [heads[j if mapping is None else mapping[j]] for j in chain]
+    return float(sum(np.linalg.norm(b - a) for a, b in zip(points, points[1:])))
