@@ -1,0 +1,51 @@
+"""The headless Python API: what the panel does, blocking, for `blender -b -P script.py`
+and bpy-as-module scripts.
+
+    import bl_ext.user_default.motionfield.api as mf      # or the add-on's module name
+    mf.start_backend()                                      # or mf.connect("conn.json")
+    obj, action = mf.import_mocap("walk.bvh", fps=29.97)    # a new keyed SMPL armature
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+
+from .apply import Output, apply_motion, output_fps
+from .backend import BACKEND
+
+
+def start_backend(python: str | None = None) -> None:
+    """Start a local backend with `python` (default: this interpreter) and connect."""
+    BACKEND.start_local(python or "")
+
+
+def connect(connection_file: str | Path) -> None:
+    BACKEND.connect(connection_file)
+
+
+def stop_backend() -> None:
+    BACKEND.stop()
+
+
+def _client():
+    if BACKEND.client is None or BACKEND.heartbeat() == "dead":
+        raise RuntimeError("no backend: call start_backend() or connect() first "
+                           f"({BACKEND.message})")
+    return BACKEND.client
+
+
+def import_mocap(path: str | Path, *, fps: float | None = None, start_frame: float = 1.0,
+                 action_name: str | None = None, target: bpy.types.Object | None = None,
+                 bone_map: str = "AUTO", push_to_nla: bool = False, progress=None):
+    """A BVH of any rig through the backend's `convert` job onto a new SMPL armature (or,
+    with `target`, retargeted onto that armature). Returns (object, action)."""
+    scene = bpy.context.scene
+    path = Path(path)
+    output = Output("SELECTED" if target is not None else "NEW", fps, start_frame,
+                    action_name or path.stem, push_to_nla, bone_map)
+    result = _client().run("convert", {"bvh": path.read_text(errors="replace"),
+                                       "name": path.name, "fps": output_fps(scene, output)},
+                           progress=progress)
+    return apply_motion(scene, result.content, result.arrays, output, target)

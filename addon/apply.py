@@ -1,0 +1,69 @@
+"""A motion result from the backend onto the scene: a new SMPL armature or the user's rig,
+a new Action, optionally pushed to the NLA. Shared by the operators and the headless API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bpy
+import numpy as np
+
+from .armature import create_armature
+from .keyframes import scene_fps, write_motion, write_motion_to_rig
+from .retarget import auto_map, presets
+
+
+@dataclass
+class Output:
+    """Where and how a result lands (the panel's Output section)."""
+
+    target: str = "NEW"          # "NEW": a new SMPL armature; "SELECTED": the active armature
+    fps: float | None = None     # None: the scene's framerate
+    start_frame: float = 1.0
+    action_name: str = "motionfield"
+    push_to_nla: bool = False
+    bone_map: str = "AUTO"       # a preset name, or AUTO
+
+
+def output_fps(scene: bpy.types.Scene, output: Output) -> float:
+    return scene_fps(scene) if output.fps is None else float(output.fps)
+
+
+def apply_motion(scene: bpy.types.Scene, content: dict, arrays: dict,
+                 output: Output, target: bpy.types.Object | None = None) -> tuple:
+    """Key a motion result; returns (object, action)."""
+    names = list(content["joint_names"])
+    rot, trans, times = arrays["rotations"], arrays["root_translation"], arrays["times"]
+    fps = output_fps(scene, output)
+    if output.target == "SELECTED":
+        if target is None or target.type != "ARMATURE":
+            raise ValueError("select an armature to retarget onto (or output to a new "
+                             "SMPL armature)")
+        bones = [b.name for b in target.data.bones]
+        mapping = (auto_map(bones)[1] if output.bone_map == "AUTO"
+                   else _preset_map(output.bone_map, bones))
+        action = write_motion_to_rig(target, mapping, rot, trans, times, arrays["offsets"],
+                                     fps=fps, start_frame=output.start_frame,
+                                     action_name=output.action_name)
+        obj = target
+    else:
+        obj = create_armature(output.action_name, names,
+                              [int(p) for p in np.asarray(arrays["parents"])],
+                              np.asarray(arrays["offsets"], dtype=np.float64),
+                              scene.collection)
+        action = write_motion(obj, names, rot, trans, times, fps=fps,
+                              start_frame=output.start_frame, action_name=output.action_name)
+    if output.push_to_nla:
+        track = obj.animation_data.nla_tracks.new()
+        track.name = action.name
+        track.strips.new(action.name, int(round(output.start_frame)), action)
+        obj.animation_data.action = None
+    return obj, action
+
+
+def _preset_map(name: str, bones: list[str]) -> dict[str, str]:
+    found = presets()
+    if name not in found:
+        raise ValueError(f"no bone map preset named {name!r}; have {sorted(found)}")
+    present = set(bones)
+    return {j: b for j, b in found[name].items() if b in present}
