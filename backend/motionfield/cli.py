@@ -148,6 +148,15 @@ def _client_convert(client, args: argparse.Namespace) -> int:
     return 0
 
 
+def _addon_build(args: argparse.Namespace) -> int:
+    from motionfield.addon_build import build
+
+    for path in build(Path(args.output) if args.output else None,
+                      Path(args.wheels) if args.wheels else None, args.split_platforms):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motionfield", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -212,6 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fps", required=True)
     c.add_argument("-o", "--output", required=True)
     p.set_defaults(func=_client)
+
+    addon = sub.add_parser("addon", help="the Blender extension").add_subparsers(
+        dest="addon_command", required=True)
+    p = addon.add_parser("build", help="build and validate dist/motionfield-<version>.zip")
+    p.add_argument("-o", "--output", help="folder for the zip (default: dist/)")
+    p.add_argument("--wheels", help="a folder of pyzmq wheels to bundle instead of downloading "
+                                    "them (offline builds)")
+    p.add_argument("--split-platforms", action="store_true",
+                   help="one smaller zip per platform instead of one for all")
+    p.set_defaults(func=_addon_build)
     return parser
 
 
