@@ -121,3 +121,13 @@ def test_non_t_pose_zero_pose_needs_a_reference(data_root):
         retarget(clip, replace(rig, calibration={}))
     _, report = retarget(clip, replace(rig, calibration={}), reference_frame=0)
     assert report.error_mean_m < 0.02
+
+
+def test_every_reactidle_clip_retargets(data_root):
+    """Its clavicles start where its neck does: the chest's child bones lie on one line,
+    which must not make the chest's rotation arbitrary (it once flipped the arms)."""
+    files = sorted((data_root / "ReActIdle").rglob("*.bvh"))
+    assert len(files) == 22
+    for path in files:
+        _, report = retarget(read_bvh(path))
+        assert report.error_mean_m < 0.01, (path.name, report.lines())

@@ -129,15 +129,17 @@ def _client(args: argparse.Namespace) -> int:
 
 
 def _client_convert(client, args: argparse.Namespace) -> int:
+    import numpy as np
     from tqdm import tqdm
 
     from motionfield.body.skeleton import Skeleton
     from motionfield.motion import Motion
 
-    params = {"bvh": Path(args.input).read_text(errors="replace"), "name": Path(args.input).name,
+    params = {"name": Path(args.input).name,
               "fps": float(args.fps) if args.fps.replace(".", "", 1).isdigit() else args.fps}
+    file = {"bvh_file": np.frombuffer(Path(args.input).read_bytes(), dtype=np.uint8)}
     with tqdm(total=3, desc="convert", unit="step") as bar:
-        result = client.run("convert", params,
+        result = client.run("convert", params, file,
                             progress=lambda p: bar.update(p["step"] - bar.n))
     a = result.arrays
     skel = Skeleton(tuple(result.content["joint_names"]), tuple(a["parents"].tolist()),

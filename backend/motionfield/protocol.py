@@ -50,7 +50,12 @@ MESSAGE_TYPES = frozenset(REQUESTS + EVENTS)
 
 
 class ProtocolError(Exception):
-    """A message that is malformed, unsigned, replayed or of an unknown version or type."""
+    """A message that is malformed, unsigned, replayed or of an unknown version or type.
+
+    `re` is the offending message's id when its header could be read, so that the
+    error reply can name the request it answers."""
+
+    re: str | None = None
 
 
 class Unauthenticated(ProtocolError):
@@ -125,8 +130,12 @@ class Session:
         if signature in self._seen:
             raise Unauthenticated("replayed message (its signature was seen before)")
         self._remember(signature)
-        header, content = _load_json(parts[0], "header"), _load_json(parts[1], "content")
-        return _message(header, content, parts[2:])
+        header = _load_json(parts[0], "header")
+        try:
+            return _message(header, _load_json(parts[1], "content"), parts[2:])
+        except ProtocolError as e:
+            e.re = header.get("id") if isinstance(header.get("id"), str) else None
+            raise
 
     def _remember(self, signature: bytes) -> None:
         self._seen[signature] = None

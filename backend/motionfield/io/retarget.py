@@ -137,6 +137,12 @@ def _kabsch(d: np.ndarray, u: np.ndarray) -> np.ndarray:
     return vt.T @ np.diag([1.0, 1.0, sign]) @ uu.T
 
 
+def _spread(pairs: list[tuple[np.ndarray, np.ndarray]]) -> bool:
+    """Whether the source directions span more than a line (Kabsch is then well posed)."""
+    singular = np.linalg.svd(np.array([u for _, u in pairs]), compute_uv=False)
+    return bool(singular[1] > 0.2 * singular[0])
+
+
 def reference_pose(ref: SourceTracks, skeleton: Skeleton) -> tuple[np.ndarray, float]:
     """SMPL world rotations (24, 3, 3) matching the source's reference pose, and the largest
     single-bone swing (degrees) it needed."""
@@ -151,10 +157,15 @@ def reference_pose(ref: SourceTracks, skeleton: Skeleton) -> tuple[np.ndarray, f
             if np.linalg.norm(u) > 1e-6:  # zero-length source bones say nothing
                 d = rest[k] - rest[j]
                 pairs.append((d / np.linalg.norm(d), u / np.linalg.norm(u)))
-        if len(pairs) >= 2:
+        if len(pairs) >= 2 and _spread(pairs):
             d, u = (np.array(x) for x in zip(*pairs))
             g[j] = _kabsch(d, u)
-        elif len(pairs) == 1:
+        elif pairs:
+            # one child bone, or several along one line (ReActIdle's clavicles start where
+            # its neck does): swing the SMPL bone that best matches that line
+            if len(pairs) > 1:
+                mean_u = np.mean([u for _, u in pairs], axis=0)
+                pairs = [max(pairs, key=lambda pair: (parent @ pair[0]) @ mean_u)]
             d, u = pairs[0]
             swing = quat_to_matrix(rotation_between(parent @ d, u))
             largest = max(largest, np.degrees(np.arccos(np.clip((parent @ d) @ u, -1, 1))))

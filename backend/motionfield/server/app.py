@@ -207,7 +207,8 @@ class Server:
                 # signed by someone holding the key, so they may learn what was wrong;
                 # unsigned, malformed-before-the-signature or replayed traffic is dropped
                 # without a word
-                self._send(client, Message("error", {"message": str(e)}))
+                reply = {"message": str(e)} if e.re is None else {"message": str(e), "re": e.re}
+                self._send(client, Message("error", reply))
             return
         try:
             self._dispatch(client, msg)

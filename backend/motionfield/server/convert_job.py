@@ -24,6 +24,21 @@ def motion_arrays(motion) -> dict[str, np.ndarray]:
             "parents": np.asarray(motion.skeleton.parents, dtype=np.int32)}
 
 
+def _bvh_text(params: dict, arrays: dict[str, np.ndarray]) -> str | None:
+    """The BVH, from the `bvh` parameter (short texts) or the `bvh_file` byte array (files:
+    JSON content is capped at 1 MiB, buffers are not)."""
+    given = [params["bvh"] is not None, "bvh_file" in arrays]
+    motion = set(arrays) & set(MOTION_ARRAYS)
+    if sum(given) > 1 or (any(given) and motion):
+        raise JobError("convert: give one of 'bvh' text, a 'bvh_file' array, or motion arrays")
+    if "bvh_file" in arrays:
+        data = arrays["bvh_file"]
+        if data.dtype != np.uint8 or data.ndim != 1:
+            raise JobError("convert: 'bvh_file' must be the file's bytes, a 1-D uint8 array")
+        return data.tobytes().decode("utf-8", errors="replace")
+    return params["bvh"]
+
+
 def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
     from motionfield.body.skeleton import smpl_skeleton
     from motionfield.io.bvh import parse_bvh
@@ -33,11 +48,10 @@ def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
 
     try:
         report = None
-        if params["bvh"] is not None:
-            if arrays:
-                raise JobError("convert: give either 'bvh' text or motion arrays, not both")
+        bvh = _bvh_text(params, arrays)
+        if bvh is not None:
             progress(0, 3, "reading BVH")
-            clip = parse_bvh(params["bvh"], params["name"] or "<bvh>")
+            clip = parse_bvh(bvh, params["name"] or "<bvh>")
             progress(1, 3, "retargeting onto SMPL")
             rig = _from_doc(params["map"], "map") if params["map"] is not None else None
             motion, report = retarget(clip, rig, units=params["units"],
@@ -85,6 +99,6 @@ CONVERT = register(JobType(
                                  optional=True),
         "map": Param("object", "rig map {'joints': {smpl_joint: source_joint}}", optional=True),
     },
-    arrays=MOTION_ARRAYS,
+    arrays={**MOTION_ARRAYS, "bvh_file": "(N,) uint8: a BVH file's bytes"},
     run=_run,
 ))

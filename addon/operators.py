@@ -1,0 +1,202 @@
+"""Operators: backend start/stop/restart/log, Import mocap (a BVH through the backend's
+`convert` job), cancel. Jobs never block the UI: submit returns at once and a timer polls;
+in background mode (blender -b, bpy as a module) the same operators block instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+import numpy as np
+from bpy.props import StringProperty
+
+from .apply import Output, apply_motion, output_fps
+from .backend import BACKEND, BackendError
+
+POLL_SECONDS = 0.1
+_pending: dict[str, dict] = {}  # job id -> what the result needs (scene, output, target)
+
+
+def _prefs(context):
+    """The add-on's preferences, or None when its classes were registered by a script
+    (bpy as a module) rather than enabled as an add-on."""
+    addon = context.preferences.addons.get(__package__)
+    return addon.preferences if addon else None
+
+
+def should_block() -> bool:
+    """Headless Blender (and bpy as a module) runs jobs to the end; the UI never waits."""
+    return bpy.app.background
+
+
+def _settings_output(context, default_name: str) -> Output:
+    s = context.scene.motionfield
+    return Output(s.target, None if s.use_scene_fps else s.fps, s.start_frame,
+                  s.action_name or default_name, s.push_to_nla, s.bone_map)
+
+
+def ensure_backend(context) -> None:
+    if BACKEND.client is not None and BACKEND.heartbeat() != "dead":
+        return
+    prefs = _prefs(context)
+    if prefs is not None and prefs.backend_mode == "CONNECT":
+        BACKEND.connect(bpy.path.abspath(prefs.connection_file))
+    else:  # no Python set: this interpreter (right for bpy-as-module scripts)
+        BACKEND.start_local(bpy.path.abspath(prefs.python) if prefs else "")
+
+
+class MOTIONFIELD_OT_backend_start(bpy.types.Operator):
+    """Start (or connect to) the motionfield backend"""
+    bl_idname = "motionfield.backend_start"
+    bl_label = "Start Backend"
+
+    def execute(self, context):
+        try:
+            ensure_backend(context)
+        except (BackendError, OSError) as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"backend {BACKEND.state}: {', '.join(BACKEND.methods)}")
+        return {"FINISHED"}
+
+
+class MOTIONFIELD_OT_backend_stop(bpy.types.Operator):
+    """Stop the backend this Blender started (or disconnect)"""
+    bl_idname = "motionfield.backend_stop"
+    bl_label = "Stop Backend"
+
+    def execute(self, context):
+        BACKEND.stop()
+        return {"FINISHED"}
+
+
+class MOTIONFIELD_OT_backend_restart(bpy.types.Operator):
+    """Stop and start the backend again"""
+    bl_idname = "motionfield.backend_restart"
+    bl_label = "Restart Backend"
+
+    def execute(self, context):
+        BACKEND.stop()
+        return bpy.ops.motionfield.backend_start()
+
+
+class MOTIONFIELD_OT_backend_log(bpy.types.Operator):
+    """Show the end of the backend's log in the Info editor"""
+    bl_idname = "motionfield.backend_log"
+    bl_label = "Backend Log"
+
+    def execute(self, context):
+        for line in BACKEND.log_tail().splitlines():
+            self.report({"INFO"}, line)
+        return {"FINISHED"}
+
+
+class MOTIONFIELD_OT_import_mocap(bpy.types.Operator):
+    """Import a BVH of any rig onto SMPL (or your rig) through the backend"""
+    bl_idname = "motionfield.import_mocap"
+    bl_label = "Import Mocap onto SMPL"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filepath: StringProperty(subtype="FILE_PATH")
+    filter_glob: StringProperty(default="*.bvh", options={"HIDDEN"})
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        path = Path(bpy.path.abspath(self.filepath))
+        output = _settings_output(context, path.stem)
+        target = context.active_object if output.target == "SELECTED" else None
+        try:
+            ensure_backend(context)
+            params = {"name": path.name, "fps": output_fps(context.scene, output)}
+            file = {"bvh_file": np.frombuffer(path.read_bytes(), dtype=np.uint8)}
+            if should_block():
+                result = BACKEND.client.run("convert", params, file)
+                apply_motion(context.scene, result.content, result.arrays, output, target)
+                return {"FINISHED"}
+            job = BACKEND.client.submit("convert", params, file)
+        except (BackendError, OSError, ValueError) as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        _pending[job] = {"scene": context.scene.name, "output": output,
+                         "target": target.name if target else None}
+        context.scene.motionfield.job_id = job
+        context.scene.motionfield.message = f"importing {path.name}..."
+        if not bpy.app.timers.is_registered(poll_jobs):
+            bpy.app.timers.register(poll_jobs, first_interval=POLL_SECONDS)
+        return {"FINISHED"}
+
+
+class MOTIONFIELD_OT_cancel(bpy.types.Operator):
+    """Cancel the running motionfield job"""
+    bl_idname = "motionfield.cancel"
+    bl_label = "Cancel"
+
+    def execute(self, context):
+        job = context.scene.motionfield.job_id
+        if job and BACKEND.client is not None:
+            BACKEND.client.cancel(job)
+        return {"FINISHED"}
+
+
+def poll_jobs() -> float | None:
+    """Timer: turn backend events into panel state and keyed results."""
+    if BACKEND.client is None or not _pending:
+        return None
+    try:
+        events = BACKEND.client.poll(0)
+    except BackendError as e:
+        _finish_all(f"backend lost: {e}")
+        return None
+    for event in events:
+        info = _pending.get(event.job)
+        if info is None:
+            continue
+        scene = bpy.data.scenes.get(info["scene"])
+        settings = scene.motionfield if scene else None
+        if event.type == "progress" and settings:
+            c = event.content
+            settings.progress = 100.0 * c["step"] / max(c["total"], 1)
+            settings.job_stage = c.get("stage", "")
+        elif event.type in ("result", "error", "cancelled"):
+            del _pending[event.job]
+            _conclude(event, info, scene, settings)
+    _redraw()
+    return POLL_SECONDS if _pending else None
+
+
+def _conclude(event, info, scene, settings) -> None:
+    message = {"cancelled": "cancelled"}.get(event.type, event.content.get("message", ""))
+    if event.type == "result" and scene is not None:
+        target = bpy.data.objects.get(info["target"]) if info["target"] else None
+        try:
+            obj, action = apply_motion(scene, event.content, event.arrays, info["output"], target)
+            message = f"keyed {action.name} on {obj.name}"
+            bpy.ops.ed.undo_push(message=f"motionfield: {action.name}")
+        except (ValueError, RuntimeError) as e:
+            message = str(e)
+    if settings:
+        settings.message, settings.job_id, settings.progress = message, "", 0.0
+    print(f"motionfield: {message}")
+
+
+def _finish_all(message: str) -> None:
+    for info in _pending.values():
+        scene = bpy.data.scenes.get(info["scene"])
+        if scene:
+            scene.motionfield.message, scene.motionfield.job_id = message, ""
+    _pending.clear()
+
+
+def _redraw() -> None:
+    for window in getattr(bpy.context.window_manager, "windows", []):
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+
+classes = (MOTIONFIELD_OT_backend_start, MOTIONFIELD_OT_backend_stop,
+           MOTIONFIELD_OT_backend_restart, MOTIONFIELD_OT_backend_log,
+           MOTIONFIELD_OT_import_mocap, MOTIONFIELD_OT_cancel)
