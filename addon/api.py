@@ -46,7 +46,8 @@ def import_mocap(path: str | Path, *, fps: float | None = None, start_frame: flo
     path = Path(path)
     output = Output("SELECTED" if target is not None else "NEW", fps, start_frame,
                     action_name or path.stem, push_to_nla, bone_map)
-    result = _client().run("convert", {"name": path.name, "fps": output_fps(scene, output)},
+    result = _client().run("convert", {"name": path.name, "fps": output_fps(scene, output),
+                                       "body": output.target == "NEW"},
                            {"bvh_file": np.frombuffer(path.read_bytes(), dtype=np.uint8)},
                            progress=progress)
     return apply_motion(scene, result.content, result.arrays, output, target)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-from .armature import create_armature
+from .armature import add_body_mesh, create_armature
 from .keyframes import scene_fps, write_motion, write_motion_to_rig
 from .retarget import auto_map, presets
 
@@ -47,10 +47,12 @@ def apply_motion(scene: bpy.types.Scene, content: dict, arrays: dict,
                                      action_name=output.action_name)
         obj = target
     else:
-        obj = create_armature(output.action_name, names,
-                              [int(p) for p in np.asarray(arrays["parents"])],
-                              np.asarray(arrays["offsets"], dtype=np.float64),
-                              scene.collection)
+        parents = [int(p) for p in np.asarray(arrays["parents"])]
+        offsets = np.asarray(arrays["offsets"], dtype=np.float64)
+        obj = create_armature(output.action_name, names, parents, offsets, scene.collection)
+        if "body_vertices" in arrays:
+            add_body_mesh(obj, names, offsets, parents, arrays["body_vertices"],
+                          arrays["body_faces"], arrays["body_weights"])
         action = write_motion(obj, names, rot, trans, times, fps=fps,
                               start_frame=output.start_frame, action_name=output.action_name)
     if output.push_to_nla:

@@ -73,3 +73,32 @@ def bone_rest_rotations(obj: bpy.types.Object, names: list[str]) -> np.ndarray:
 
 def bone_rest_heads(obj: bpy.types.Object, names: list[str]) -> np.ndarray:
     return np.array([np.array(obj.data.bones[n].head_local) for n in names])
+
+
+def add_body_mesh(armature: bpy.types.Object, names: list[str], offsets: np.ndarray,
+                  parents: list[int], vertices: np.ndarray, faces: np.ndarray,
+                  weights: np.ndarray) -> bpy.types.Object:
+    """A mesh skinned to `armature` (vertex groups + an Armature modifier). `vertices` are in
+    the SMPL frame around the skeleton's own rest positions (as the backend sends them)."""
+    offsets = np.asarray(offsets, dtype=np.float64)
+    joints = np.zeros((len(parents), 3))
+    for j, p in enumerate(parents):
+        joints[j] = offsets[j] + (joints[p] if p >= 0 else 0.0)
+    # the armature's rest: root at x = z = 0, lowest joint on the floor (rest_points)
+    shift = rest_points(offsets, parents)[0] - joints[0]
+    verts = to_blender(np.asarray(vertices, dtype=np.float64) + shift)
+    mesh = bpy.data.meshes.new(f"{armature.name}_body")
+    mesh.from_pydata(verts.tolist(), [], np.asarray(faces).tolist())
+    mesh.update()
+    obj = bpy.data.objects.new(mesh.name, mesh)
+    for collection in armature.users_collection:
+        collection.objects.link(obj)
+    obj.parent = armature
+    weights = np.asarray(weights)
+    for j, name in enumerate(names):
+        idx = np.nonzero(weights[:, j] > 0)[0]
+        group = obj.vertex_groups.new(name=name)
+        for w in np.unique(weights[idx, j]):  # one add() per distinct weight: fast enough
+            group.add(idx[weights[idx, j] == w].tolist(), float(w), "REPLACE")
+    obj.modifiers.new("Armature", "ARMATURE").object = armature
+    return obj

@@ -110,7 +110,8 @@ class MOTIONFIELD_OT_import_mocap(bpy.types.Operator):
         target = context.active_object if output.target == "SELECTED" else None
         try:
             ensure_backend(context)
-            params = {"name": path.name, "fps": output_fps(context.scene, output)}
+            params = {"name": path.name, "fps": output_fps(context.scene, output),
+                      "body": output.target == "NEW"}
             file = {"bvh_file": np.frombuffer(path.read_bytes(), dtype=np.uint8)}
             if should_block():
                 result = BACKEND.client.run("convert", params, file)

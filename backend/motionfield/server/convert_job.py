@@ -24,6 +24,16 @@ def motion_arrays(motion) -> dict[str, np.ndarray]:
             "parents": np.asarray(motion.skeleton.parents, dtype=np.int32)}
 
 
+def body_arrays(skeleton) -> dict[str, np.ndarray]:
+    """The proxy body skinned to this skeleton, in its rest pose (SMPL frame, metres)."""
+    from motionfield.body.proxy import proxy_body
+
+    mesh = proxy_body(skeleton)
+    return {"body_vertices": mesh.vertices.astype(np.float32),
+            "body_faces": mesh.faces.astype(np.int32),
+            "body_weights": mesh.weights.astype(np.float32)}
+
+
 def _bvh_text(params: dict, arrays: dict[str, np.ndarray]) -> str | None:
     """The BVH, from the `bvh` parameter (short texts) or the `bvh_file` byte array (files:
     JSON content is capped at 1 MiB, buffers are not)."""
@@ -72,12 +82,15 @@ def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
         raise JobError(str(e)) from None
     except ValueError as e:
         raise JobError(f"convert: {e}") from None
+    arrays_out = motion_arrays(out)
+    if params["body"]:
+        arrays_out.update(body_arrays(out.skeleton))
     content = {"joint_names": list(out.skeleton.names), "fps": str(out.fps),
                "frames": out.num_frames,
                "report": None if report is None else {
                    k: v for k, v in report.__dict__.items() if k != "mapped"}}
     progress(3, 3, "done")
-    return content, motion_arrays(out)
+    return content, arrays_out
 
 
 CONVERT = register(JobType(
@@ -98,6 +111,8 @@ CONVERT = register(JobType(
         "reference_frame": Param("integer", "a neutral frame for rigs without a T/A zero pose",
                                  optional=True),
         "map": Param("object", "rig map {'joints': {smpl_joint: source_joint}}", optional=True),
+        "body": Param("boolean", "also return the proxy body mesh for this skeleton",
+                      default=False),
     },
     arrays={**MOTION_ARRAYS, "bvh_file": "(N,) uint8: a BVH file's bytes"},
     run=_run,
