@@ -18,6 +18,8 @@ def register() -> None:
     for cls in classes:
         bpy.utils.register_class(cls)
     properties.register_settings()
+    if not bpy.app.background:
+        bpy.app.timers.register(operators.heartbeat, first_interval=1.0, persistent=True)
 
 
 def unregister() -> None:
@@ -25,6 +27,8 @@ def unregister() -> None:
 
     from .backend import BACKEND
 
+    if bpy.app.timers.is_registered(operators.heartbeat):
+        bpy.app.timers.unregister(operators.heartbeat)
     BACKEND.stop()
     properties.unregister_settings()
     for cls in reversed(classes):

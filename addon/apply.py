@@ -40,7 +40,7 @@ def apply_motion(scene: bpy.types.Scene, content: dict, arrays: dict,
             raise ValueError("select an armature to retarget onto (or output to a new "
                              "SMPL armature)")
         bones = [b.name for b in target.data.bones]
-        mapping = (auto_map(bones)[1] if output.bone_map == "AUTO"
+        mapping = (auto_map(bones, _user_folders())[1] if output.bone_map == "AUTO"
                    else _preset_map(output.bone_map, bones))
         action = write_motion_to_rig(target, mapping, rot, trans, times, arrays["offsets"],
                                      fps=fps, start_frame=output.start_frame,
@@ -64,8 +64,14 @@ def apply_motion(scene: bpy.types.Scene, content: dict, arrays: dict,
 
 
 def _preset_map(name: str, bones: list[str]) -> dict[str, str]:
-    found = presets()
+    found = presets(_user_folders())
     if name not in found:
         raise ValueError(f"no bone map preset named {name!r}; have {sorted(found)}")
     present = set(bones)
     return {j: b for j, b in found[name].items() if b in present}
+
+
+def _user_folders() -> list:
+    from pathlib import Path
+
+    return [Path(bpy.utils.user_resource("CONFIG", path="motionfield/bone_maps"))]

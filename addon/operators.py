@@ -142,6 +142,51 @@ class MOTIONFIELD_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
+def user_bone_maps() -> Path:
+    """The user's saved bone maps (editable JSON), beside Blender's config."""
+    return Path(bpy.utils.user_resource("CONFIG", path="motionfield/bone_maps", create=True))
+
+
+class MOTIONFIELD_OT_save_bone_map(bpy.types.Operator):
+    """Save the bone map found for the active armature as a preset you can edit"""
+    bl_idname = "motionfield.save_bone_map"
+    bl_label = "Save Bone Map"
+
+    name: StringProperty(name="Name", default="my_rig")
+
+    def invoke(self, context, event):
+        return context.window_manager.invoke_props_dialog(self)
+
+    def execute(self, context):
+        from .retarget import RetargetError, auto_map, save_preset
+
+        obj = context.active_object
+        if obj is None or obj.type != "ARMATURE":
+            self.report({"ERROR"}, "select an armature first")
+            return {"CANCELLED"}
+        try:
+            _, mapping = auto_map([b.name for b in obj.data.bones], [user_bone_maps()])
+        except RetargetError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        path = save_preset(user_bone_maps(), self.name, mapping)
+        self.report({"INFO"}, f"saved {len(mapping)} bones to {path}")
+        return {"FINISHED"}
+
+
+HEARTBEAT_SECONDS = 2.0
+
+
+def heartbeat() -> float:
+    """Timer: keep the panel's backend state true (a dead backend shows as dead)."""
+    if BACKEND.client is not None and not _pending:
+        before = BACKEND.state
+        BACKEND.heartbeat(timeout=0.3)
+        if BACKEND.state != before:
+            _redraw()
+    return HEARTBEAT_SECONDS
+
+
 def poll_jobs() -> float | None:
     """Timer: turn backend events into panel state and keyed results."""
     if BACKEND.client is None or not _pending:
@@ -200,4 +245,4 @@ def _redraw() -> None:
 
 classes = (MOTIONFIELD_OT_backend_start, MOTIONFIELD_OT_backend_stop,
            MOTIONFIELD_OT_backend_restart, MOTIONFIELD_OT_backend_log,
-           MOTIONFIELD_OT_import_mocap, MOTIONFIELD_OT_cancel)
+           MOTIONFIELD_OT_import_mocap, MOTIONFIELD_OT_cancel, MOTIONFIELD_OT_save_bone_map)

@@ -68,7 +68,9 @@ class MOTIONFIELD_PT_output(bpy.types.Panel):
         col = self.layout.column()
         col.prop(s, "target")
         if s.target == "SELECTED":
-            col.prop(s, "bone_map")
+            row = col.row(align=True)
+            row.prop(s, "bone_map")
+            row.operator("motionfield.save_bone_map", text="", icon="FILE_TICK")
         col.prop(s, "use_scene_fps")
         if not s.use_scene_fps:
             col.prop(s, "fps")

@@ -14,10 +14,15 @@ from bpy.props import (
 
 from .retarget import presets
 
+_ITEMS = []  # Blender needs the enum items kept alive while shown
+
 
 def _bone_maps(self, context):
-    return [("AUTO", "Automatic", "match the rig's bone names against every preset")] + [
-        (name, name, f"the {name} bone map") for name in sorted(presets())]
+    from .apply import _user_folders
+
+    _ITEMS[:] = [("AUTO", "Automatic", "match the rig's bone names against every preset")] + [
+        (name, name, f"the {name} bone map") for name in sorted(presets(_user_folders()))]
+    return _ITEMS
 
 
 class MOTIONFIELD_AP_preferences(bpy.types.AddonPreferences):

@@ -60,3 +60,20 @@ def test_a_bad_file_is_reported_not_raised(registered, empty_scene, tmp_path):
     bad.write_text("HIERARCHY\nROOT x\n{")
     with pytest.raises(RuntimeError, match="bad.bvh"):  # bpy.ops turns a report into this
         bpy.ops.motionfield.import_mocap(filepath=str(bad))
+
+
+def test_bone_map_saved_from_a_rig_is_offered_as_a_preset(registered, empty_scene, data_root,
+                                                          tmp_path, monkeypatch):
+    from addon import apply
+    from addon.retarget import presets
+
+    monkeypatch.setattr(operators, "user_bone_maps", lambda: tmp_path)  # not the user's own
+    monkeypatch.setattr(apply, "_user_folders", lambda: [tmp_path])
+    bvh = data_root / "cmu_bvh" / "02_01.bvh"
+    bpy.ops.motionfield.import_mocap(filepath=str(bvh))  # a new SMPL armature, selected below
+    obj = bpy.data.objects["02_01"]
+    bpy.context.view_layer.objects.active = obj
+    assert bpy.ops.motionfield.save_bone_map(name="smpl_copy") == {"FINISHED"}
+    saved = presets(apply._user_folders())["smpl_copy"]
+    assert (tmp_path / "smpl_copy.json").exists()
+    assert saved["left_elbow"] == "left_elbow" and len(saved) == 24
