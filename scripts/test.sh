@@ -6,5 +6,5 @@ PY=${PYTHON:-python3.11}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'
-.venv/bin/ruff check backend tests benchmarks
+.venv/bin/ruff check backend addon tests benchmarks docs
 .venv/bin/python -m pytest -q "$@"

@@ -5,7 +5,9 @@ running backend (/tmp/conn.json), open the motionfield tab, import a BVH, frame 
     xvfb-run -s "-screen 0 1600x900x24" blender empty.blend --python panel_screenshot_setup.py
     xwd -root -silent > shot.xwd; convert shot.xwd panel.png    # after ~15 s
 """
-import bpy, addon_utils
+import addon_utils
+import bpy
+
 addon_utils.enable("bl_ext.user_default.motionfield", default_set=True)
 prefs = bpy.context.preferences.addons["bl_ext.user_default.motionfield"].preferences
 prefs.backend_mode = "CONNECT"
@@ -44,7 +46,8 @@ def frame():
             region.active_panel_category = "motionfield"
             print("category now", region.active_panel_category)
     area.tag_redraw()
-    with bpy.context.temp_override(window=window, area=area, region=[r for r in area.regions if r.type == "WINDOW"][0]):
+    region = next(r for r in area.regions if r.type == "WINDOW")
+    with bpy.context.temp_override(window=window, area=area, region=region):
         bpy.ops.view3d.view_all()
     return None
 
