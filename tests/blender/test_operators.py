@@ -31,7 +31,8 @@ def test_import_mocap_blocks_headless_and_keys_an_smpl_armature(registered, empt
     action = obj.animation_data.action
     assert action.name == "02_01"
     # 343 frames at 120 fps = 2.85 s -> 86 keys at 29.97 fps, on whole frames from 1
-    curves = action.layers[0].strips[0].channelbags[0].fcurves
+    curves = (action.layers[0].strips[0].channelbags[0].fcurves if hasattr(action, "layers")
+              else action.fcurves)  # slotted actions from 4.4 on
     xs = np.array([k.co[0] for k in curves[0].keyframe_points])
     np.testing.assert_allclose(xs, 1 + np.arange(86), atol=1e-4)
 
