@@ -27,8 +27,9 @@ def unregister() -> None:
 
     from .backend import BACKEND
 
-    if bpy.app.timers.is_registered(operators.heartbeat):
-        bpy.app.timers.unregister(operators.heartbeat)
+    for timer in (operators.heartbeat, operators.poll_jobs):
+        if bpy.app.timers.is_registered(timer):
+            bpy.app.timers.unregister(timer)
     BACKEND.stop()
     properties.unregister_settings()
     for cls in reversed(classes):

@@ -220,7 +220,8 @@ def _conclude(event, info, scene, settings) -> None:
         try:
             obj, action = apply_motion(scene, event.content, event.arrays, info["output"], target)
             message = f"keyed {action.name} on {obj.name}"
-            bpy.ops.ed.undo_push(message=f"motionfield: {action.name}")
+            if not bpy.app.background:  # no undo stack without a UI (4.2 crashed on exit)
+                bpy.ops.ed.undo_push(message=f"motionfield: {action.name}")
         except (ValueError, RuntimeError) as e:
             message = str(e)
     if settings:
