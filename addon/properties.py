@@ -41,14 +41,12 @@ class MOTIONFIELD_AP_preferences(bpy.types.AddonPreferences):
     smpl_folder: StringProperty(
         name="SMPL model folder", subtype="DIR_PATH",
         description="optional: your own SMPL/SMPL-X files, for the real body mesh")
-    default_fps: FloatProperty(name="Default framerate", default=30.0, min=0.001)
 
     def draw(self, context):
         col = self.layout.column()
         col.prop(self, "backend_mode")
         col.prop(self, "python" if self.backend_mode == "LOCAL" else "connection_file")
         col.prop(self, "smpl_folder")
-        col.prop(self, "default_fps")
 
 
 class MotionfieldSettings(bpy.types.PropertyGroup):
