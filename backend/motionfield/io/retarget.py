@@ -77,11 +77,8 @@ class SourceTracks:
     mapped: np.ndarray  # (24,) bool
 
 
-def source_tracks(clip: BvhClip, rig: RigMap, scale: float,
-                  frames: slice | None = None) -> SourceTracks:
+def source_tracks(clip: BvhClip, rig: RigMap, scale: float) -> SourceTracks:
     glob, pos = clip.forward_kinematics(scale)
-    if frames is not None:
-        glob, pos = glob[frames], pos[frames]
     return _tracks(clip, rig, scale, glob, pos)
 
 
@@ -175,19 +172,31 @@ def reference_pose(ref: SourceTracks, skeleton: Skeleton) -> tuple[np.ndarray, f
     return g, largest
 
 
-def calibrate(clip: BvhClip, rig: RigMap, scale: float, frame: int | None = None,
-              skeleton: Skeleton | None = None) -> dict[str, np.ndarray]:
-    """C_j (wxyz) for every mapped SMPL joint from the zero pose or frame `frame`."""
-    skeleton = skeleton or smpl_skeleton()
+def reference_tracks(clip: BvhClip, rig: RigMap, scale: float, frame: int | None,
+                     tracks: SourceTracks | None = None) -> SourceTracks:
+    """The source pose taken to match SMPL's T pose: the zero pose, or frame `frame` (of
+    `tracks` when the caller already has them)."""
     if frame is None:
-        ref = _rest_tracks(clip, rig, scale)
-    else:
-        if not -len(clip.frames) <= frame < len(clip.frames):
-            raise RigError(f"reference frame {frame} is outside the clip's "
-                           f"{len(clip.frames)} frames")
-        ref = source_tracks(clip, rig, scale, slice(frame, frame + 1 if frame != -1 else None))
+        return _rest_tracks(clip, rig, scale)
+    if not -len(clip.frames) <= frame < len(clip.frames):
+        raise RigError(f"reference frame {frame} is outside the clip's "
+                       f"{len(clip.frames)} frames")
+    tracks = tracks or source_tracks(clip, rig, scale)
+    return SourceTracks(tracks.rotations[[frame]], tracks.positions[[frame]], tracks.mapped)
+
+
+def calibrate(clip: BvhClip, rig: RigMap, scale: float, frame: int | None = None,
+              skeleton: Skeleton | None = None,
+              tracks: SourceTracks | None = None) -> dict[str, np.ndarray]:
+    """C_j (wxyz) for every mapped SMPL joint from the zero pose or frame `frame`."""
+    ref = reference_tracks(clip, rig, scale, frame, tracks)
+    return _calibration(ref, skeleton or smpl_skeleton(), zero_pose=frame is None)
+
+
+def _calibration(ref: SourceTracks, skeleton: Skeleton, zero_pose: bool
+                 ) -> dict[str, np.ndarray]:
     g, largest = reference_pose(ref, skeleton)
-    if frame is None and largest > MAX_REST_SWING_DEG:
+    if zero_pose and largest > MAX_REST_SWING_DEG:
         raise RigError(
             f"the rig's zero pose is not a T or A pose (a bone is {largest:.0f} degrees away "
             "from SMPL's T pose): name a frame where the character stands neutrally with "
@@ -230,15 +239,14 @@ def retarget(clip: BvhClip, rig: RigMap | None = None, *, units: str | None = No
     skeleton = skeleton or smpl_skeleton()
     rig = resolve_rig(clip, rig)
     units, scale = _units(clip, rig, units)
-    ref = _reference_tracks(clip, rig, scale, reference_frame if not rig.calibration
-                            or reference_frame is not None else None)
+    tracks = source_tracks(clip, rig, scale)  # forward kinematics of the clip, once
+    ref = reference_tracks(clip, rig, scale, reference_frame, tracks)
     if reference_frame is None and rig.calibration:
         calib = {k: np.asarray(v, dtype=np.float64) for k, v in rig.calibration.items()}
         reference = "rig calibration"
     else:
-        calib = calibrate(clip, rig, scale, reference_frame, skeleton)
+        calib = _calibration(ref, skeleton, zero_pose=reference_frame is None)
         reference = "zero pose" if reference_frame is None else f"frame {reference_frame}"
-    tracks = source_tracks(clip, rig, scale)
     glob = _smpl_world_rotations(tracks, calib)
     local = glob.copy()
     for j in range(1, 24):
@@ -257,14 +265,6 @@ def retarget(clip: BvhClip, rig: RigMap | None = None, *, units: str | None = No
         proportions)
     _measure(report, motion, tracks, body_scale)
     return motion, report
-
-
-def _reference_tracks(clip: BvhClip, rig: RigMap, scale: float,
-                      frame: int | None) -> SourceTracks:
-    """The source pose whose bone vectors give the skeleton's proportions."""
-    if frame is None:
-        return _rest_tracks(clip, rig, scale)
-    return source_tracks(clip, rig, scale, slice(frame, frame + 1 if frame != -1 else None))
 
 
 def _source_proportions(skeleton: Skeleton, ref: SourceTracks, calib: dict[str, np.ndarray],
