@@ -81,11 +81,8 @@ def add_body_mesh(armature: bpy.types.Object, names: list[str], offsets: np.ndar
     """A mesh skinned to `armature` (vertex groups + an Armature modifier). `vertices` are in
     the SMPL frame around the skeleton's own rest positions (as the backend sends them)."""
     offsets = np.asarray(offsets, dtype=np.float64)
-    joints = np.zeros((len(parents), 3))
-    for j, p in enumerate(parents):
-        joints[j] = offsets[j] + (joints[p] if p >= 0 else 0.0)
-    # the armature's rest: root at x = z = 0, lowest joint on the floor (rest_points)
-    shift = rest_points(offsets, parents)[0] - joints[0]
+    # the skeleton's rest root is at offsets[0]; the armature's is where rest_points puts it
+    shift = rest_points(offsets, parents)[0] - offsets[0]
     verts = to_blender(np.asarray(vertices, dtype=np.float64) + shift)
     mesh = bpy.data.meshes.new(f"{armature.name}_body")
     mesh.from_pydata(verts.tolist(), [], np.asarray(faces).tolist())
