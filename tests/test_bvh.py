@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from fractions import Fraction
 
 import numpy as np
@@ -25,22 +24,6 @@ from motionfield.io.bvh import (
 from motionfield.motion import Motion
 
 from rigs_synth import smooth_motion
-
-ONE_JOINT = """HIERARCHY
-ROOT hips
-{{
-  OFFSET 0 0 0
-  CHANNELS 6 Xposition Yposition Zposition {order}
-  End Site
-  {{
-    OFFSET 1 0 0
-  }}
-}}
-MOTION
-Frames: 1
-Frame Time: 0.0333333
-0 0 0 {values}
-"""
 
 
 def _all_bvh(data_root):
@@ -64,56 +47,19 @@ def test_every_real_file_parses_with_its_frame_count(data_root):
         assert np.isfinite(clip.forward_kinematics(0.01)[1]).all()
 
 
-def test_fps_and_units_of_the_shipped_rigs(data_root):
+def test_fps_of_the_shipped_rigs(data_root):
     cmu = read_bvh(data_root / "cmu_bvh" / "02_01.bvh")
     idle = read_bvh(data_root / "ReActIdle" / "genuine" / "003_genuine.bvh")
     assert cmu.fps == 120 and idle.fps == 24
-    assert guess_unit_scale(cmu)[1] == "cmu_asf"
-    assert guess_unit_scale(idle)[1] == "metres"
-
-
-def test_zxy_channels_turn_x_onto_y():
-    clip = parse_bvh(ONE_JOINT.format(order="Zrotation Xrotation Yrotation", values="90 0 0"))
-    glob, _ = clip.forward_kinematics()
-    np.testing.assert_allclose(glob[0, 0] @ [1, 0, 0], [0, 1, 0], atol=1e-12)
 
 
 @pytest.mark.parametrize("order", ["ZXY", "XYZ", "YZX", "ZYX"])
 def test_channel_order_is_intrinsic_as_listed(order):
     angles = [30.0, -50.0, 70.0]
     chans = " ".join(f"{a}rotation" for a in order)
-    clip = parse_bvh(ONE_JOINT.format(order=chans, values=" ".join(map(str, angles))))
+    clip = parse_bvh(ONE_JOINT_END.format(channels=chans, values=" ".join(map(str, angles))))
     expected = Rotation.from_euler(order, angles, degrees=True).as_matrix()
     np.testing.assert_allclose(quat_to_matrix(clip.local_rotations()[0, 0]), expected, atol=1e-12)
-
-
-@pytest.mark.parametrize("fps", [30, "29.97", 120])
-def test_write_then_read_gives_the_same_motion(fps):
-    motion = smooth_motion(frames=40, fps=fps)
-    back = motion_from_clip(parse_bvh(bvh_text(motion))).reordered(motion.skeleton.names)
-    assert back.fps == motion.fps and back.skeleton.names == motion.skeleton.names
-    np.testing.assert_allclose(back.joint_positions(), motion.joint_positions(), atol=1e-4)
-    np.testing.assert_allclose(quat_to_matrix(back.rotations), quat_to_matrix(motion.rotations),
-                               atol=1e-4)
-    np.testing.assert_allclose(back.times, motion.times, atol=1e-9)
-
-
-def test_real_clip_round_trip(data_root):
-    path = data_root / "Bandai-Namco-Research-Motiondataset-1" / "data" / \
-        "dataset-1_walk_normal_001.bvh"
-    clip = read_bvh(path)
-    motion = motion_from_clip(clip, 0.01)  # drops Bandai's static joint_Root
-    assert motion.skeleton.names[0] == "Hips"
-    again = motion_from_clip(parse_bvh(bvh_text(motion)))
-    _, source = clip.forward_kinematics(0.01)
-    np.testing.assert_allclose(again.joint_positions(), source[:, 1:], atol=1e-4)
-
-
-def test_irregular_motion_is_refused_by_the_writer():
-    m = smooth_motion(frames=3)
-    irregular = Motion(m.rotations, m.root_translation, np.array([0, 0.1, 0.5]), m.skeleton)
-    with pytest.raises(ValueError, match="at_fps"):
-        bvh_text(irregular)
 
 
 def _valid() -> str:
@@ -167,16 +113,6 @@ def _drop_value(text: str) -> str:
 def test_error_names_the_line():
     with pytest.raises(BVHError, match=r"bad\.bvh: line \d+"):
         parse_bvh(_replace_value(_valid(), "abc"), "bad.bvh")
-
-
-def test_missing_file_is_a_bvh_error(tmp_path):
-    with pytest.raises(BVHError, match="cannot read"):
-        read_bvh(tmp_path / "nope.bvh")
-
-
-def test_crlf_tabs_and_trailing_blank_lines_are_fine():
-    text = _valid().replace("\n", "\r\n").replace("  ", "\t") + "\r\n\r\n"
-    assert parse_bvh(text).num_frames == 5
 
 
 # --------------------------------------------------------------------------- more cases
@@ -246,21 +182,18 @@ def test_guess_unit_scale_follows_the_numbers():
 # --------------------------------------------------------------------------- round trips
 
 
-@pytest.mark.parametrize("fps", [30, 29.97])
+@pytest.mark.parametrize("fps", [30, 29.97, 120])
 def test_smpl_motion_round_trip(tmp_path, fps):
     motion = _random_smpl_motion(fps)
     path = tmp_path / "m.bvh"
     write_bvh(path, motion)
     clip = read_bvh(path)
     assert clip.fps == motion.fps and clip.num_frames == motion.num_frames
-    back = motion_from_clip(clip, scale=None)  # the unit guess must say metres
-    assert set(back.skeleton.names) == set(motion.skeleton.names)
-    order = [back.skeleton.index(n) for n in motion.skeleton.names]
-    np.testing.assert_allclose(back.skeleton.offsets[order], motion.skeleton.offsets,
-                               atol=1e-6)
-    np.testing.assert_allclose(back.joint_positions()[:, order], motion.joint_positions(),
-                               atol=1e-4)
-    dots = np.abs(np.sum(back.rotations[:, order] * motion.rotations, axis=-1))
+    # the unit guess must say metres; the file lists joints depth first, SMPL does not
+    back = motion_from_clip(clip, scale=None).reordered(motion.skeleton.names)
+    np.testing.assert_allclose(back.skeleton.offsets, motion.skeleton.offsets, atol=1e-6)
+    np.testing.assert_allclose(back.joint_positions(), motion.joint_positions(), atol=1e-4)
+    dots = np.abs(np.sum(back.rotations * motion.rotations, axis=-1))
     np.testing.assert_allclose(dots, 1.0, atol=1e-8)
     np.testing.assert_allclose(back.times, motion.times, atol=1e-9)
 
@@ -451,25 +384,6 @@ def test_tolerates_what_real_files_do():
     np.testing.assert_allclose(clip.frames[:, 0], [1, 4, 7])
     np.testing.assert_allclose(clip.frames[2, 6:], [1, 1, 1])
     np.testing.assert_allclose(clip.end_sites[1], [0, 0.5, 0])
-
-
-def test_parsing_is_fast(data_root):
-    """A 10 s, 120 fps, 31-joint clip (96 channels) parses in well under 100 ms."""
-    text = (data_root / "cmu_bvh" / "02_01.bvh").read_text()
-    head, _, body = text.partition("Frame Time: 0.008333")
-    rows = [r for r in body.splitlines() if r.strip()]
-    rows = (rows * 4)[:1200]
-    long = head.replace("Frames: 343", "Frames: 1200") + "Frame Time: 0.008333\n" + \
-        "\n".join(rows) + "\n"
-    best = min(_timed(parse_bvh, long) for _ in range(3))
-    assert parse_bvh(long).frames.shape == (1200, 96)
-    assert best < 0.1, f"parse took {best * 1000:.0f} ms"
-
-
-def _timed(fn, *args) -> float:
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
 
 
 # --------------------------------------------------------------------------- malformed files
