@@ -63,12 +63,12 @@ def _rig_calibrate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from motionfield.io.bvh import read_bvh
-    from motionfield.io.retarget import _units, calibrate, resolve_rig
+    from motionfield.io.retarget import calibrate, file_units, resolve_rig
     from motionfield.io.rigs import load_rig_map
 
     clip = read_bvh(args.input)
     rig = resolve_rig(clip, load_rig_map(args.map) if args.map else None)
-    _, scale = _units(clip, rig, args.units)
+    _, scale = file_units(clip, rig, args.units)
     calib = calibrate(clip, rig, scale, args.frame)
     rig = replace(rig, calibration={k: [round(float(x), 6) for x in v] for k, v in calib.items()},
                   description=(rig.description + f" Calibrated on {Path(args.input).name} "

@@ -238,7 +238,7 @@ def retarget(clip: BvhClip, rig: RigMap | None = None, *, units: str | None = No
         raise ValueError(f"proportions must be 'source' or 'smpl', got {proportions!r}")
     skeleton = skeleton or smpl_skeleton()
     rig = resolve_rig(clip, rig)
-    units, scale = _units(clip, rig, units)
+    units, scale = file_units(clip, rig, units)
     tracks = source_tracks(clip, rig, scale)  # forward kinematics of the clip, once
     ref = reference_tracks(clip, rig, scale, reference_frame, tracks)
     if reference_frame is None and rig.calibration:
@@ -302,7 +302,8 @@ def clip_height(clip: BvhClip, scale: float) -> float:
     return float(y.max() - y.min())
 
 
-def _units(clip: BvhClip, rig: RigMap, units: str | None) -> tuple[str, float]:
+def file_units(clip: BvhClip, rig: RigMap, units: str | None) -> tuple[str, float]:
+    """(unit name, metres per unit): as asked, else the rig profile's, else guessed."""
     units = units or rig.units
     if units is None:
         scale, units = guess_unit_scale(clip)

@@ -82,10 +82,11 @@ def load_rig_map(path: str | Path) -> RigMap:
         doc = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise RigError(f"cannot read rig map {path}: {e}") from None
-    return _from_doc(doc, default_name=Path(path).stem)
+    return rig_map_from_dict(doc, default_name=Path(path).stem)
 
 
-def _from_doc(doc: object, default_name: str) -> RigMap:
+def rig_map_from_dict(doc: object, default_name: str) -> RigMap:
+    """A rig map from its JSON object (a file's, or a `convert` job's `map` parameter)."""
     if not isinstance(doc, dict) or not isinstance(doc.get("joints"), dict):
         raise RigError(f"rig map {default_name!r} needs a 'joints' object of SMPL -> source names")
     joints = doc["joints"]
@@ -102,7 +103,7 @@ def builtin_rigs() -> dict[str, RigMap]:
     rigs = {}
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".json"):
-            rig = _from_doc(json.loads(entry.read_text()), entry.name[:-5])
+            rig = rig_map_from_dict(json.loads(entry.read_text()), entry.name[:-5])
             rigs[rig.name] = rig
     return rigs
 

@@ -53,7 +53,7 @@ def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
     from motionfield.body.skeleton import smpl_skeleton
     from motionfield.io.bvh import parse_bvh
     from motionfield.io.retarget import retarget
-    from motionfield.io.rigs import _from_doc
+    from motionfield.io.rigs import rig_map_from_dict
     from motionfield.motion import Motion
 
     try:
@@ -63,7 +63,7 @@ def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
             progress(0, 3, "reading BVH")
             clip = parse_bvh(bvh, params["name"] or "<bvh>")
             progress(1, 3, "retargeting onto SMPL")
-            rig = _from_doc(params["map"], "map") if params["map"] is not None else None
+            rig = rig_map_from_dict(params["map"], "map") if params["map"] is not None else None
             motion, report = retarget(clip, rig, units=params["units"],
                                       reference_frame=params["reference_frame"],
                                       proportions=params["proportions"])
