@@ -13,7 +13,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from .apply import Output, apply_motion, output_fps
+from .apply import Output, apply_motion, body_params, output_fps
 from .backend import BACKEND
 
 
@@ -39,15 +39,19 @@ def _client():
 
 def import_mocap(path: str | Path, *, fps: float | None = None, start_frame: float = 1.0,
                  action_name: str | None = None, target: bpy.types.Object | None = None,
-                 bone_map: str = "AUTO", push_to_nla: bool = False, progress=None):
+                 bone_map: str = "AUTO", push_to_nla: bool = False, progress=None,
+                 smpl_folder: str | None = None, smpl_gender: str | None = None):
     """A BVH of any rig through the backend's `convert` job onto a new SMPL armature (or,
-    with `target`, retargeted onto that armature). Returns (object, action)."""
+    with `target`, retargeted onto that armature). The new armature's body is the mesh of
+    your SMPL model in `smpl_folder` (default: the add-on preference; "" for the proxy),
+    `smpl_gender` "neutral", "female" or "male". Returns (object, action)."""
     scene = bpy.context.scene
     path = Path(path)
     output = Output("SELECTED" if target is not None else "NEW", fps, start_frame,
                     action_name or path.stem, push_to_nla, bone_map)
-    result = _client().run("convert", {"name": path.name, "fps": output_fps(scene, output),
-                                       "body": output.target == "NEW"},
+    params = {"name": path.name, "fps": output_fps(scene, output),
+              **body_params(bpy.context, output.target, smpl_folder, smpl_gender)}
+    result = _client().run("convert", params,
                            {"bvh_file": np.frombuffer(path.read_bytes(), dtype=np.uint8)},
                            progress=progress)
     return apply_motion(scene, result.content, result.arrays, output, target)

@@ -29,6 +29,27 @@ def output_fps(scene: bpy.types.Scene, output: Output) -> float:
     return scene_fps(scene) if output.fps is None else float(output.fps)
 
 
+def body_params(context, target: str, smpl_folder: str | None = None,
+                smpl_gender: str | None = None) -> dict:
+    """The convert job's body parameters: a new SMPL armature gets a body, the user's own
+    SMPL mesh when a model folder is given (else the preferences'), the proxy otherwise."""
+    if target != "NEW":
+        return {"body": False}
+    prefs = _preferences(context)
+    folder = smpl_folder if smpl_folder is not None else getattr(prefs, "smpl_folder", "")
+    if not folder:
+        return {"body": True}
+    gender = smpl_gender or getattr(prefs, "smpl_gender", "neutral")
+    return {"body": True, "smpl_folder": bpy.path.abspath(folder), "smpl_gender": gender}
+
+
+def _preferences(context):
+    """The add-on's preferences; None when a script registered its classes (bpy as a
+    module) instead of enabling it."""
+    addon = context.preferences.addons.get(__package__)
+    return addon.preferences if addon else None
+
+
 def apply_motion(scene: bpy.types.Scene, content: dict, arrays: dict,
                  output: Output, target: bpy.types.Object | None = None) -> tuple:
     """Key a motion result; returns (object, action)."""

@@ -10,7 +10,7 @@ import bpy
 import numpy as np
 from bpy.props import StringProperty
 
-from .apply import Output, apply_motion, output_fps
+from .apply import Output, apply_motion, body_params, output_fps
 from .backend import BACKEND, BackendError
 
 POLL_SECONDS = 0.1
@@ -111,7 +111,7 @@ class MOTIONFIELD_OT_import_mocap(bpy.types.Operator):
         try:
             ensure_backend(context)
             params = {"name": path.name, "fps": output_fps(context.scene, output),
-                      "body": output.target == "NEW"}
+                      **body_params(context, output.target)}
             file = {"bvh_file": np.frombuffer(path.read_bytes(), dtype=np.uint8)}
             if should_block():
                 result = BACKEND.client.run("convert", params, file)

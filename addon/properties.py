@@ -40,13 +40,21 @@ class MOTIONFIELD_AP_preferences(bpy.types.AddonPreferences):
         description="written by `motionfield serve` (address and key, mode 0600)")
     smpl_folder: StringProperty(
         name="SMPL model folder", subtype="DIR_PATH",
-        description="optional: your own SMPL/SMPL-X files, for the real body mesh")
+        description="optional: your own SMPL/SMPL-H/SMPL-X files (e.g. smpl/SMPL_NEUTRAL.pkl "
+                    "or .npz), for the real body mesh on new SMPL armatures")
+    smpl_gender: EnumProperty(
+        name="SMPL gender", default="neutral",
+        items=[("neutral", "Neutral", "SMPL_NEUTRAL"), ("female", "Female", "SMPL_FEMALE"),
+               ("male", "Male", "SMPL_MALE")])
 
     def draw(self, context):
         col = self.layout.column()
         col.prop(self, "backend_mode")
         col.prop(self, "python" if self.backend_mode == "LOCAL" else "connection_file")
         col.prop(self, "smpl_folder")
+        row = col.row()
+        row.enabled = bool(self.smpl_folder)
+        row.prop(self, "smpl_gender")
 
 
 class MotionfieldSettings(bpy.types.PropertyGroup):

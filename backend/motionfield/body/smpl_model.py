@@ -33,7 +33,7 @@ import pickle
 import tempfile
 import zipfile
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,7 @@ import torch
 from smplx.lbs import blend_shapes, lbs, vertices2joints
 from smplx.utils import Struct
 
+from motionfield.body.proxy import MAX_INFLUENCES, SkinnedMesh
 from motionfield.body.rotations import quat_to_axis_angle
 from motionfield.body.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS, Skeleton
 from motionfield.errors import MotionfieldError
@@ -366,6 +367,47 @@ def load_body_model(path: str | Path, gender: str = "neutral",
     return BodyModel(module, kind, gender, source=path)
 
 
+def rest_body(path: str | Path, gender: str = "neutral", betas: np.ndarray | None = None,
+              model_type: str | None = None) -> tuple[SkinnedMesh, Skeleton]:
+    """The user's body in its rest (T) pose on the 24 SMPL joints: the shaped mesh
+    (v_template + shapedirs . betas) with its skinning weights, and the skeleton it is bound
+    to (from the model's joint regressor; its rest positions are `mesh.bind_positions`).
+    `path` and `gender` as in `load_body_model`. Repeated calls for an unchanged file are
+    answered from a small cache, so each import does not re-read a 100 MB SMPL-X file."""
+    path = Path(path)
+    if not path.exists():
+        raise BodyModelError(f"{path}: no such SMPL model folder or file")
+    if gender not in GENDERS:
+        raise BodyModelError(f"gender must be one of {GENDERS}, got {gender!r}")
+    file = _find_in_folder(path, gender, model_type) if path.is_dir() else path
+    stat = file.stat()
+    key = None if betas is None else tuple(np.asarray(betas, dtype=np.float64).ravel())
+    return _rest_body(str(file.resolve()), (stat.st_mtime_ns, stat.st_size), gender,
+                      model_type, key)
+
+
+@lru_cache(maxsize=8)
+def _rest_body(file: str, stamp: tuple[int, int], gender: str, model_type: str | None,
+               betas: tuple[float, ...] | None) -> tuple[SkinnedMesh, Skeleton]:
+    """`rest_body` for one file version (`stamp` keys the cache; the results are immutable)."""
+    model = load_body_model(file, gender, model_type)
+    b = None if betas is None else np.array(betas)
+    return model.rest_mesh(b), model.skeleton(b)
+
+
+def _strongest(weights: np.ndarray, count: int) -> np.ndarray:
+    """Each row's `count` largest weights, renormalised to sum to 1 (the usual limit of
+    real-time skinning, and `SkinnedMesh`'s)."""
+    weights = np.clip(weights, 0.0, None)
+    if weights.shape[1] > count:
+        weakest = np.argsort(weights, axis=1)[:, :-count]
+        np.put_along_axis(weights, weakest, 0.0, axis=1)
+    total = weights.sum(axis=1, keepdims=True)
+    if np.any(total <= 0):
+        raise BodyModelError("a model vertex has no skinning weight on any joint")
+    return weights / total
+
+
 # --------------------------------------------------------------------------- the model
 
 
@@ -429,12 +471,52 @@ class BodyModel:
             out[:, : len(b)] = torch.from_numpy(b)
         return out
 
-    def rest_joints(self, betas: np.ndarray | None = None) -> np.ndarray:
-        """(K, 3) the model's kinematic joints in its rest pose (its own joint regressor)."""
+    def _shaped(self, betas: np.ndarray | None) -> torch.Tensor:
+        """(1, V, 3) the rest-pose template with the shape blend shapes applied."""
         m = self.module
         with torch.no_grad():
-            shaped = m.v_template[None] + blend_shapes(self._betas(betas), m.shapedirs)
-            return vertices2joints(m.J_regressor, shaped)[0].numpy()
+            return m.v_template[None] + blend_shapes(self._betas(betas), m.shapedirs)
+
+    def rest_joints(self, betas: np.ndarray | None = None) -> np.ndarray:
+        """(K, 3) the model's kinematic joints in its rest pose (its own joint regressor)."""
+        with torch.no_grad():
+            return vertices2joints(self.module.J_regressor, self._shaped(betas))[0].numpy()
+
+    def _weight_owners(self) -> list[int]:
+        """For each model joint, the SMPL joint that takes over its skinning weights: itself
+        when it is one of the 24, else its nearest such ancestor. For SMPL-H/X only the 22
+        shared body joints own weights, so every finger (the middle-finger base that plays
+        SMPL's hand too) follows the wrist and jaw and eyes the head, as `pose` leaves them
+        at rest."""
+        owners = self.joint_map if self.model_type == "smpl" else self.joint_map[:22]
+        smpl_index = {k: i for i, k in enumerate(owners)}
+        parents = [int(p) for p in self.module.parents]
+        out = []
+        for k in range(len(parents)):
+            j = k
+            while j not in smpl_index:
+                j = parents[j]
+            out.append(smpl_index[j])
+        return out
+
+    def body_weights(self) -> np.ndarray:
+        """(V, 24) skinning weights on the 24 SMPL joints (see `_weight_owners`), at most
+        four per vertex, rows summing to 1."""
+        weights = self.module.lbs_weights.numpy().astype(np.float64)
+        fold = np.zeros((weights.shape[1], 24))
+        fold[np.arange(weights.shape[1]), self._weight_owners()] = 1.0
+        return _strongest(weights @ fold, MAX_INFLUENCES)
+
+    def rest_mesh(self, betas: np.ndarray | None = None) -> SkinnedMesh:
+        """The shaped body in its rest pose, skinned to the 24 SMPL joints; its
+        `bind_positions` are the rest joints of `skeleton(betas)`."""
+        verts = self._shaped(betas)[0].numpy()
+        joints = self.rest_joints(betas)[list(self.joint_map)]
+        try:
+            return SkinnedMesh(verts, self.faces, self.body_weights(), SMPL_JOINT_NAMES, joints)
+        except ValueError as e:
+            raise BodyModelError(f"{self.source}: unusable mesh or skinning weights ({e})") \
+                from None
 
     def skeleton(self, betas: np.ndarray | None = None) -> Skeleton:
         """The 24-joint SMPL skeleton of this body shape (see the class docstring)."""

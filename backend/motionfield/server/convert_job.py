@@ -24,11 +24,8 @@ def motion_arrays(motion) -> dict[str, np.ndarray]:
             "parents": np.asarray(motion.skeleton.parents, dtype=np.int32)}
 
 
-def body_arrays(skeleton) -> dict[str, np.ndarray]:
-    """The proxy body skinned to this skeleton, in its rest pose (SMPL frame, metres)."""
-    from motionfield.body.proxy import proxy_body
-
-    mesh = proxy_body(skeleton)
+def body_arrays(mesh) -> dict[str, np.ndarray]:
+    """A SkinnedMesh (the proxy or the user's SMPL body) in its rest pose, SMPL frame."""
     return {"body_vertices": mesh.vertices.astype(np.float32),
             "body_faces": mesh.faces.astype(np.int32),
             "body_weights": mesh.weights.astype(np.float32)}
@@ -49,31 +46,67 @@ def _bvh_text(params: dict, arrays: dict[str, np.ndarray]) -> str | None:
     return params["bvh"]
 
 
-def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
+def user_body(params: dict):
+    """(SkinnedMesh, Skeleton) of the user's SMPL model when the job names one, else None."""
+    if not params["smpl_folder"]:
+        return None
+    from motionfield.body.smpl_model import rest_body
+
+    return rest_body(params["smpl_folder"], params["smpl_gender"])
+
+
+def _leg_length(skeleton) -> float:
+    """Mean hip-to-ankle length along the bones (knee and ankle offsets)."""
+    return float(np.linalg.norm(skeleton.offsets[[4, 7, 5, 8]], axis=1).sum() / 2)
+
+
+def onto_skeleton(motion, skeleton):
+    """The motion's rotations on another SMPL skeleton, the root path scaled by the legs'
+    ratio (as `retarget` scales a source) so the feet keep meeting the floor."""
+    from motionfield.motion import Motion
+
+    scale = _leg_length(skeleton) / _leg_length(motion.skeleton)
+    return Motion(motion.rotations, motion.root_translation * scale, motion.times, skeleton,
+                  motion.fps, motion.betas)
+
+
+def _read_motion(params: dict, arrays: dict[str, np.ndarray], bvh: str | None, skeleton,
+                 progress: Progress):
+    """(Motion, retarget report or None) from the BVH text or the motion arrays, on
+    `skeleton` (None: the source's proportions or the shipped SMPL skeleton, as asked)."""
     from motionfield.body.skeleton import smpl_skeleton
     from motionfield.io.bvh import parse_bvh
     from motionfield.io.retarget import retarget
     from motionfield.io.rigs import rig_map_from_dict
     from motionfield.motion import Motion
 
+    if bvh is not None:
+        progress(0, 3, "reading BVH")
+        clip = parse_bvh(bvh, params["name"] or "<bvh>")
+        progress(1, 3, "retargeting onto SMPL")
+        rig = rig_map_from_dict(params["map"], "map") if params["map"] is not None else None
+        return retarget(clip, rig, units=params["units"],
+                        reference_frame=params["reference_frame"],
+                        proportions="smpl" if skeleton else params["proportions"],
+                        skeleton=skeleton)
+    missing = sorted(set(MOTION_ARRAYS) - set(arrays))
+    if missing:
+        raise JobError(f"convert: without 'bvh' it needs the arrays {missing}")
+    progress(1, 3, "reading arrays")
+    motion = Motion(arrays["rotations"], arrays["root_translation"], arrays["times"],
+                    smpl_skeleton())
+    return (motion if skeleton is None else onto_skeleton(motion, skeleton)), None
+
+
+def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
+    from motionfield.body.proxy import proxy_body
+
     try:
-        report = None
         bvh = _bvh_text(params, arrays)
-        if bvh is not None:
-            progress(0, 3, "reading BVH")
-            clip = parse_bvh(bvh, params["name"] or "<bvh>")
-            progress(1, 3, "retargeting onto SMPL")
-            rig = rig_map_from_dict(params["map"], "map") if params["map"] is not None else None
-            motion, report = retarget(clip, rig, units=params["units"],
-                                      reference_frame=params["reference_frame"],
-                                      proportions=params["proportions"])
-        else:
-            missing = sorted(set(MOTION_ARRAYS) - set(arrays))
-            if missing:
-                raise JobError(f"convert: without 'bvh' it needs the arrays {missing}")
-            progress(1, 3, "reading arrays")
-            motion = Motion(arrays["rotations"], arrays["root_translation"], arrays["times"],
-                            smpl_skeleton())
+        # the user's model fixes the output skeleton, so their mesh sits on its bones
+        user = user_body(params)
+        motion, report = _read_motion(params, arrays, bvh, user[1] if user else None,
+                                      progress)
         progress(2, 3, "resampling")
         start = motion.times[0] + (params["start"] or 0.0)
         end = motion.times[-1] if params["end"] is None else motion.times[0] + params["end"]
@@ -84,7 +117,7 @@ def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
         raise JobError(f"convert: {e}") from None
     arrays_out = motion_arrays(out)
     if params["body"]:
-        arrays_out.update(body_arrays(out.skeleton))
+        arrays_out.update(body_arrays(user[0] if user else proxy_body(out.skeleton)))
     content = {"joint_names": list(out.skeleton.names), "fps": str(out.fps),
                "frames": out.num_frames,
                "report": None if report is None else {
@@ -111,8 +144,13 @@ CONVERT = register(JobType(
         "reference_frame": Param("integer", "a neutral frame for rigs without a T/A zero pose",
                                  optional=True),
         "map": Param("object", "rig map {'joints': {smpl_joint: source_joint}}", optional=True),
-        "body": Param("boolean", "also return the proxy body mesh for this skeleton",
-                      default=False),
+        "body": Param("boolean", "also return the body mesh for this skeleton (the proxy, "
+                      "or the SMPL model's mesh with smpl_folder)", default=False),
+        "smpl_folder": Param("string", "your SMPL/SMPL-H/SMPL-X model folder (or file): the "
+                             "output skeleton and body mesh become that model's",
+                             optional=True),
+        "smpl_gender": Param("string", "which model in smpl_folder", default="neutral",
+                             choices=("neutral", "female", "male")),
     },
     arrays={**MOTION_ARRAYS, "bvh_file": "(N,) uint8: a BVH file's bytes"},
     run=_run,
