@@ -55,7 +55,7 @@ def apply_motion(scene: bpy.types.Scene, content: dict, arrays: dict,
     """Key a motion result; returns (object, action)."""
     names = list(content["joint_names"])
     rot, trans, times = arrays["rotations"], arrays["root_translation"], arrays["times"]
-    fps = output_fps(scene, output)
+    fps = scene_fps(scene)  # maps seconds to scene frames; the job sampled at output_fps
     if output.target == "SELECTED":
         if target is None or target.type != "ARMATURE":
             raise ValueError("select an armature to retarget onto (or output to a new "

@@ -1,6 +1,7 @@
 """Operators: backend start/stop/restart/log, Import mocap (a BVH through the backend's
-`convert` job), cancel. Jobs never block the UI: submit returns at once and a timer polls;
-in background mode (blender -b, bpy as a module) the same operators block instead."""
+`convert` job), Continue Motion (the `predict` job), cancel. Jobs never block the UI:
+submit returns at once and a timer polls; in background mode (blender -b, bpy as a module)
+the same operators block instead."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import bpy
 import numpy as np
-from bpy.props import StringProperty
+from bpy.props import FloatProperty, StringProperty
 
 from .apply import Output, apply_motion, body_params, output_fps
 from .backend import BACKEND, BackendError
@@ -123,11 +124,68 @@ class MOTIONFIELD_OT_import_mocap(bpy.types.Operator):
             return {"CANCELLED"}
         _pending[job] = {"scene": context.scene.name, "output": output,
                          "target": target.name if target else None}
-        context.scene.motionfield.job_id = job
-        context.scene.motionfield.message = f"importing {path.name}..."
-        if not bpy.app.timers.is_registered(poll_jobs):
-            bpy.app.timers.register(poll_jobs, first_interval=POLL_SECONDS)
+        _watch(context, job, f"importing {path.name}...")
         return {"FINISHED"}
+
+
+class MOTIONFIELD_OT_predict(bpy.types.Operator):
+    """Continue the active SMPL armature's motion after its last key (the predict job)"""
+    bl_idname = "motionfield.predict"
+    bl_label = "Continue Motion"
+    bl_options = {"REGISTER", "UNDO"}
+
+    seconds: FloatProperty(name="Seconds", default=1.0, min=0.05, max=10.0,
+                           description="how long to continue (measured up to 1 s)")
+    history: FloatProperty(name="History", default=2.0, min=0.1, max=10.0,
+                           description="seconds of keyed motion before the last key to read")
+
+    def execute(self, context):
+        from .keyframes import scene_fps
+        from .predict import keyed_range, read_smpl_motion
+
+        scene, obj = context.scene, context.active_object
+        output = _settings_output(context, "prediction")
+        try:
+            start, end = keyed_range(obj) if obj is not None and obj.animation_data else (0, 0)
+            start = max(start, end - self.history * scene_fps(scene))
+            rot, trans, times = read_smpl_motion(scene, obj, start, end)
+            ensure_backend(context)
+            params = {"fps": output_fps(scene, output), "mode": "continue",
+                      "seconds": self.seconds}
+            arrays = {"rotations": rot.astype(np.float32),
+                      "root_translation": trans.astype(np.float32), "times": times}
+            first = float(np.ceil(start))
+            if should_block():
+                result = BACKEND.client.run("predict", params, arrays)
+                frames = apply_prediction(scene, obj, first, result.arrays)
+                self.report({"INFO"}, f"keyed {frames} frames after frame {end:g}")
+                return {"FINISHED"}
+            job = BACKEND.client.submit("predict", params, arrays)
+        except (BackendError, OSError, ValueError) as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        _pending[job] = {"scene": scene.name, "output": output, "target": obj.name,
+                         "predict_from": first}
+        _watch(context, job, f"continuing {obj.name}...")
+        return {"FINISHED"}
+
+
+def apply_prediction(scene, obj, first_frame: float, arrays: dict) -> int:
+    """Append a predict result to `obj`'s action; its times count from `first_frame`."""
+    from .keyframes import scene_fps
+    from .predict import append_keys
+
+    frames = first_frame + np.asarray(arrays["times"], dtype=np.float64) * scene_fps(scene)
+    return append_keys(obj, np.asarray(arrays["rotations"], dtype=np.float64),
+                       np.asarray(arrays["root_translation"], dtype=np.float64), frames)
+
+
+def _watch(context, job: str, message: str) -> None:
+    """Show a submitted job in the panel and make sure the poll timer runs."""
+    context.scene.motionfield.job_id = job
+    context.scene.motionfield.message = message
+    if not bpy.app.timers.is_registered(poll_jobs):
+        bpy.app.timers.register(poll_jobs, first_interval=POLL_SECONDS)
 
 
 class MOTIONFIELD_OT_cancel(bpy.types.Operator):
@@ -218,8 +276,16 @@ def _conclude(event, info, scene, settings) -> None:
     if event.type == "result" and scene is not None:
         target = bpy.data.objects.get(info["target"]) if info["target"] else None
         try:
-            obj, action = apply_motion(scene, event.content, event.arrays, info["output"], target)
-            message = f"keyed {action.name} on {obj.name}"
+            if "predict_from" in info:
+                if target is None:
+                    raise ValueError(f"{info['target']} is gone; prediction not keyed")
+                count = apply_prediction(scene, target, info["predict_from"], event.arrays)
+                obj, action = target, target.animation_data.action
+                message = f"keyed {count} predicted frames on {obj.name}"
+            else:
+                obj, action = apply_motion(scene, event.content, event.arrays, info["output"],
+                                           target)
+                message = f"keyed {action.name} on {obj.name}"
             if not bpy.app.background:  # no undo stack without a UI (4.2 crashed on exit)
                 bpy.ops.ed.undo_push(message=f"motionfield: {action.name}")
         except (ValueError, RuntimeError) as e:
@@ -246,4 +312,5 @@ def _redraw() -> None:
 
 classes = (MOTIONFIELD_OT_backend_start, MOTIONFIELD_OT_backend_stop,
            MOTIONFIELD_OT_backend_restart, MOTIONFIELD_OT_backend_log,
-           MOTIONFIELD_OT_import_mocap, MOTIONFIELD_OT_cancel, MOTIONFIELD_OT_save_bone_map)
+           MOTIONFIELD_OT_import_mocap, MOTIONFIELD_OT_predict, MOTIONFIELD_OT_cancel,
+           MOTIONFIELD_OT_save_bone_map)

@@ -233,6 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-platforms", action="store_true",
                    help="one smaller zip per platform instead of one for all")
     p.set_defaults(func=_addon_build)
+
+    from motionfield.methods.predict import cli as predict_cli
+
+    train = sub.add_parser("train", help="train a method's model").add_subparsers(
+        dest="train_command", required=True)
+    predict_cli.add_train(train)
+    evaluate = sub.add_parser("eval", help="evaluate a method against its baselines")
+    evaluate = evaluate.add_subparsers(dest="eval_command", required=True)
+    predict_cli.add_eval(evaluate)
     return parser
 
 

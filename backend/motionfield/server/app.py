@@ -31,6 +31,7 @@ from motionfield.protocol import (
     Session,
     Unauthenticated,
 )
+from motionfield.methods.predict import job as predict_job  # noqa: F401  (registers itself)
 from motionfield.server import convert_job, jobs  # noqa: F401  (convert_job registers itself)
 from motionfield.server.jobs import Cancelled, JobError
 

@@ -1,0 +1,1 @@
+"""One package per method (see ../shared/DESIGN.md): config, model, train, infer, eval, job."""

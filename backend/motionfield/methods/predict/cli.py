@@ -1,0 +1,64 @@
+"""`motionfield train predict` and `motionfield eval predict`: argument wiring only."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_train(sub) -> None:
+    p = sub.add_parser("predict", help="meta-train the prediction field (or its siMLPe baseline)")
+    p.add_argument("--task", choices=("cmu", "smpl"), default="cmu",
+                   help="cmu: the benchmark's joint positions; smpl: SMPL motion for the product")
+    p.add_argument("--model", choices=("field", "simlpe"), default="field")
+    p.add_argument("--data", help="unpacked data folder (default: the unpacked archives)")
+    p.add_argument("-o", "--output", required=True, help="run folder (weights, optimiser state)")
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --output")
+    p.set_defaults(func=_train)
+
+
+def add_eval(sub) -> None:
+    p = sub.add_parser("predict", help="MPJPE per horizon: ours against the baselines")
+    p.add_argument("--data", required=True,
+                   help="the unpacked cmu_mocap folder, or any folder of BVH files")
+    p.add_argument("--json", help="write the full table here")
+    p.add_argument("--model", help="our checkpoint (default: the shipped one for the data)")
+    p.add_argument("--simlpe", help="the siMLPe checkpoint (default: the shipped one)")
+    p.set_defaults(func=_eval)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from motionfield.methods.predict.config import TrainConfig
+    from motionfield.methods.predict.train import train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = TrainConfig(task=args.task, steps=args.steps, batch=args.batch, lr=args.lr,
+                         seed=args.seed)
+    path = train(args.model, config, Path(args.output),
+                 Path(args.data) if args.data else None, resume=args.resume)
+    print(path)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from motionfield.methods.predict.eval import format_table, run
+
+    out = run(Path(args.data), Path(args.json) if args.json else None,
+              Path(args.model) if args.model else None,
+              Path(args.simlpe) if args.simlpe else None)
+    print(out["protocol"])
+    print(format_table(out))
+    if args.json:
+        print(f"wrote {args.json}")
+    else:
+        print(json.dumps({k: out[k] for k in out["per_action"]}, indent=1))
+    return 0

@@ -1,0 +1,66 @@
+"""Model and training settings: dataclasses saved as JSON beside the weights."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The motion field's shape.
+
+    joints, dims : tokens and values per token (CMU benchmark: 25 joints x 3 positions;
+        SMPL task: 24 joints x 6D rotation plus one root-translation token)
+    hidden : width of the joint codes and the time network
+    basis : temporal basis size the encoder projects each observed joint track onto
+    features : K, per-joint features of the field; the fitted part is a K x dims matrix
+    field_width : width of the modulated time features (the costly (B, T, J, .) tensor)
+    frequencies, time_scale : Fourier features sin/cos(2^l pi t / time_scale), l < frequencies
+    layers, heads : the attention across joints that mixes the per-joint codes
+    """
+
+    joints: int
+    dims: int
+    hidden: int = 128
+    basis: int = 16
+    features: int = 32
+    field_width: int = 64
+    frequencies: int = 6
+    time_scale: float = 4.0
+    layers: int = 2
+    heads: int = 4
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown model settings: {sorted(unknown)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. `history`/`future` are frame counts of the training windows;
+    `incomplete` is the share of batches whose history has frames and joints hidden."""
+
+    task: str = "cmu"
+    steps: int = 6000
+    batch: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    history: int = 50
+    future: int = 25
+    incomplete: float = 0.5
+    max_frame_drop: float = 0.5
+    max_joint_drop: float = 0.3
+    checkpoint_every: int = 500
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -1,0 +1,140 @@
+"""Training and test windows for prediction, and the masks that make a history incomplete.
+
+The CMU benchmark task follows LTD's 3D protocol (wei-mao-2019/LearnTrajDep,
+utils/cmu_motion_3d.py and main_cmu_3d.py; details in cmu_mocap/skeleton.json `ltd_eval`):
+joint positions from LTD's forward kinematics (root rotation and translation dropped, units
+ASF x 70 "mm"), every second frame kept and treated as 40 ms apart, the model sees and
+predicts the 25 joints LTD uses, and the test takes 8 windows per test file from
+np.random.RandomState(1234567890) re-seeded per file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from motionfield.io.cmu_benchmark import (
+    expmap_to_positions_ltd,
+    list_sequences,
+    load_cmu_skeleton,
+    read_cmu_sequence,
+)
+
+CMU_FRAME_TIME = 0.04  # seconds per kept frame, as the published horizons count them
+CMU_SEED = 1234567890
+CMU_WINDOWS_PER_FILE = 8
+CMU_SOURCE_FRAMES = 50  # LTD's source_seq_len: windows end 50 frames after idx
+CMU_TARGET_FRAMES = 25
+
+
+def cmu_positions(path: Path, skeleton) -> np.ndarray:
+    """One benchmark file -> (T', 38, 3) LTD positions on every second frame (rest line kept,
+    as LTD keeps it)."""
+    return expmap_to_positions_ltd(read_cmu_sequence(path), skeleton)[::2]
+
+
+@dataclass
+class CmuBenchmark:
+    """The benchmark's files as positions: {action: [(T', 38, 3) arrays]} per split."""
+
+    root: Path
+    skeleton: object  # CmuBenchmarkSkeleton
+    used: np.ndarray  # the 25 joints models see
+    copy_to: np.ndarray  # joints set from the ones they coincide with, for the 38-joint error
+    copy_from: np.ndarray
+
+    @classmethod
+    def load(cls, root: str | Path) -> CmuBenchmark:
+        root = Path(root)
+        meta = json.loads((root / "skeleton.json").read_text())
+        ltd = meta["ltd_eval"]
+        return cls(root, load_cmu_skeleton(root), np.asarray(meta["ltd_25_joints_used_0based"]),
+                   np.asarray(ltd["copied_joints_0based"]), np.asarray(ltd["copied_from_0based"]))
+
+    def sequences(self, split: str) -> dict[str, list[np.ndarray]]:
+        return {action: [cmu_positions(p, self.skeleton) for p in paths]
+                for action, paths in list_sequences(self.root, split).items()}
+
+    def test_windows(self, history: int) -> dict[str, np.ndarray]:
+        """{action: (8 * files, history + 25, 38, 3)} windows exactly as LTD draws them."""
+        if not 1 <= history <= CMU_SOURCE_FRAMES:
+            raise ValueError(f"history must be 1..{CMU_SOURCE_FRAMES} frames")
+        out = {}
+        for action, seqs in self.sequences("test").items():
+            windows = []
+            for seq in seqs:
+                rng = np.random.RandomState(CMU_SEED)
+                for _ in range(CMU_WINDOWS_PER_FILE):
+                    idx = rng.randint(0, len(seq) - CMU_SOURCE_FRAMES - CMU_TARGET_FRAMES)
+                    start = idx + CMU_SOURCE_FRAMES - history
+                    windows.append(seq[start:idx + CMU_SOURCE_FRAMES + CMU_TARGET_FRAMES])
+            out[action] = np.stack(windows)
+        return out
+
+    def full_pose(self, predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+        """LTD's 38-joint prediction: the truth with the used joints replaced by the
+        prediction (B, T, 25, 3), then the duplicate joints copied."""
+        full = truth.copy()
+        full[..., self.used, :] = predicted
+        full[..., self.copy_to, :] = full[..., self.copy_from, :]
+        return full
+
+
+class WindowSampler:
+    """Random training windows from a list of (T, J, D) sequences sampled at `frame_time`."""
+
+    def __init__(self, sequences: list[np.ndarray], length: int):
+        self.sequences = [s.astype(np.float32) for s in sequences if len(s) >= length]
+        if not self.sequences:
+            raise ValueError(f"no sequence has {length} frames")
+        self.length = length
+        counts = np.array([len(s) - length + 1 for s in self.sequences], dtype=np.float64)
+        self.weights = counts / counts.sum()  # every window equally likely
+
+    def sample(self, rng: np.random.Generator, batch: int) -> np.ndarray:
+        """(batch, length, J, D)."""
+        picks = rng.choice(len(self.sequences), size=batch, p=self.weights)
+        out = []
+        for i in picks:
+            seq = self.sequences[i]
+            start = rng.integers(0, len(seq) - self.length + 1)
+            out.append(seq[start:start + self.length])
+        return np.stack(out)
+
+
+def incomplete_mask(rng: np.random.Generator, batch: int, frames: int, joints: int,
+                    frame_drop: float = 0.0, joint_drop: float = 0.0) -> np.ndarray:
+    """(batch, frames, joints) float32, 1 = observed. `frame_drop`: share of history frames
+    hidden entirely (exactly round(share * frames) per sequence); `joint_drop`: share of the
+    remaining (frame, joint) entries hidden, each independently. At least one frame stays."""
+    mask = np.ones((batch, frames, joints), dtype=np.float32)
+    hidden = int(round(frame_drop * frames))
+    hidden = min(hidden, frames - 1)
+    for b in range(batch):
+        if hidden:
+            mask[b, rng.choice(frames, size=hidden, replace=False)] = 0.0
+    if joint_drop > 0:
+        mask *= (rng.random((batch, frames, joints)) >= joint_drop).astype(np.float32)
+    return mask
+
+
+def repair(values: np.ndarray, mask: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Fill hidden entries by linear interpolation over frames, per joint, holding the
+    nearest observation at the ends; a joint never observed takes `fallback` (J, D).
+    This is the "repair, then predict" treatment the baselines get (R+LTD in NeRMo)."""
+    out = values.copy()
+    frames = np.arange(values.shape[1])
+    for b in range(values.shape[0]):
+        for j in range(values.shape[2]):
+            seen = mask[b, :, j] > 0
+            if seen.all():
+                continue
+            if not seen.any():
+                out[b, :, j] = fallback[j]
+                continue
+            for d in range(values.shape[3]):
+                out[b, :, j, d] = np.interp(frames, frames[seen], values[b, seen, j, d])
+    return out

@@ -1,0 +1,149 @@
+"""`motionfield eval predict`: MPJPE per horizon for ours and the baselines, in one run.
+
+Protocol on the CMU benchmark (LTD's 3D protocol, the one NeRMo reports): windows as in
+data.py (8 per test file, seed 1234567890, every 2nd frame, frames counted as 40 ms), 50
+frames of history for every method, 25 predicted; MPJPE in LTD's units ("mm" = ASF x 70)
+over all 38 joints with LTD's copied joints, at frames 1, 3, 7, 9, 13, 24 after the history
+(80, 160, 320, 400, 560, 1000 ms). Incomplete history: the same windows with 30% of the
+history frames hidden (`missing_frames_30`), or 30% of the (frame, joint) entries hidden at
+random (`missing_joints_30`), drawn from a generator seeded with 1234567890 per action.
+Ours sees only what is observed; the baselines get the gaps filled by linear interpolation
+first ("repair, then predict").
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from motionfield.methods.predict.baselines import constant_velocity, zero_velocity
+from motionfield.methods.predict.data import (
+    CMU_FRAME_TIME,
+    CMU_SEED,
+    CMU_TARGET_FRAMES,
+    CmuBenchmark,
+    incomplete_mask,
+    repair,
+)
+from motionfield.methods.predict.infer import (
+    Checkpoint,
+    load_checkpoint,
+    predict_field,
+    predict_simlpe,
+    shipped_checkpoint,
+)
+
+HORIZONS_MS = (80, 160, 320, 400, 560, 1000)
+HISTORY = 50
+CONDITIONS = {"complete": (0.0, 0.0), "missing_frames_30": (0.3, 0.0),
+              "missing_joints_30": (0.0, 0.3)}
+PUBLISHED = {
+    "NeRMo (ECCV 2024), CMU-Mocap average over its 8 actions, LTD 3D protocol":
+        {"80": 8.05, "160": 14.14, "320": 29.43, "400": 37.15},
+}
+PROTOCOL = __doc__.split("\n\n")[1].replace("\n", " ")
+
+Method = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (history, mask) -> future
+
+
+def horizon_frames(frame_time: float = CMU_FRAME_TIME) -> list[int]:
+    """Index in the predicted frames of each horizon: 80 ms at 40 ms frames is index 1."""
+    return [int(round(h / 1000 / frame_time)) - 1 for h in HORIZONS_MS]
+
+
+def methods(ours: Checkpoint, simlpe: Checkpoint | None, fallback: np.ndarray) -> dict:
+    """Each method as (history (B, H, J, D), mask (B, H, J)) -> (B, 25, J, D)."""
+    dt, future = ours.frame_time, CMU_TARGET_FRAMES
+    t_obs = (np.arange(HISTORY) - (HISTORY - 1)) * dt
+    t_query = np.arange(1, future + 1) * dt
+
+    def field(history, mask):
+        return predict_field(ours.model, t_obs, history, mask, t_query)
+
+    def repaired(fn):
+        return lambda history, mask: fn(repair(history, mask, fallback), future)
+
+    table = {"ours": field, "zero_velocity": repaired(zero_velocity),
+             "constant_velocity": repaired(constant_velocity)}
+    if simlpe is not None:
+        table["simlpe"] = repaired(lambda h, f: predict_simlpe(simlpe.model, h))
+    return table
+
+
+def evaluate_cmu(data: Path, ours: Checkpoint, simlpe: Checkpoint | None,
+                 conditions: dict = CONDITIONS) -> dict:
+    """The full table: {condition: {method: {action: {horizon_ms: mm}}}} plus timings."""
+    bench = CmuBenchmark.load(data)
+    windows = bench.test_windows(HISTORY)
+    fallback = ours.model.mean_pose.numpy()
+    table = methods(ours, simlpe, fallback)
+    frames = horizon_frames(ours.frame_time)
+    results: dict = {c: {m: {} for m in table} for c in conditions}
+    seconds = {m: 0.0 for m in table}
+    for action, win in windows.items():
+        used = win[:, :, bench.used].astype(np.float32)
+        history, truth = used[:, :HISTORY], win[:, HISTORY:]
+        for condition, (frame_drop, joint_drop) in conditions.items():
+            rng = np.random.default_rng(CMU_SEED)
+            mask = incomplete_mask(rng, len(win), HISTORY, len(bench.used), frame_drop,
+                                   joint_drop)
+            for name, method in table.items():
+                start = time.perf_counter()
+                pred = method(history, mask)
+                seconds[name] += time.perf_counter() - start
+                full = bench.full_pose(pred, truth)
+                err = np.linalg.norm(full - truth, axis=-1).mean(axis=(0, 2))  # per frame
+                results[condition][name][action] = {str(h): float(err[f])
+                                                    for h, f in zip(HORIZONS_MS, frames)}
+    return {"results": results, "seconds": seconds}
+
+
+def average(per_action: dict) -> dict:
+    """Mean over actions of each horizon."""
+    actions = list(per_action.values())
+    return {h: float(np.mean([a[h] for a in actions])) for h in actions[0]}
+
+
+def report(raw: dict, ours_path: Path, simlpe_path: Path | None) -> dict:
+    """The JSON the CLI writes: each method -> {horizon_ms: mm} averaged over the actions
+    (complete history); per-action and incomplete-history tables under their own keys."""
+    res = raw["results"]
+    out: dict = {m: average(per) for m, per in res["complete"].items()}
+    out["per_action"] = res["complete"]
+    out["incomplete"] = {c: {"average": {m: average(per) for m, per in table.items()},
+                             "per_action": table}
+                         for c, table in res.items() if c != "complete"}
+    out["published"] = PUBLISHED
+    out["protocol"] = PROTOCOL
+    out["history_frames"] = HISTORY
+    out["checkpoints"] = {"ours": str(ours_path), "simlpe": str(simlpe_path)}
+    out["seconds"] = raw["seconds"]
+    return out
+
+
+def run(data: Path, json_out: Path | None = None, model: Path | None = None,
+        simlpe: Path | None = None) -> dict:
+    """Evaluate on the CMU benchmark folder `data` (the unpacked cmu_mocap)."""
+    ours_path = Path(model) if model else shipped_checkpoint("cmu")
+    simlpe_path = Path(simlpe) if simlpe else shipped_checkpoint("cmu-simlpe")
+    raw = evaluate_cmu(Path(data), load_checkpoint(ours_path), load_checkpoint(simlpe_path))
+    out = report(raw, ours_path, simlpe_path)
+    if json_out:
+        Path(json_out).write_text(json.dumps(out, indent=1))
+    return out
+
+
+def format_table(out: dict) -> str:
+    """The averages as a plain-text table, ours and the baselines, each condition."""
+    lines = [f"{'method':<20}" + "".join(f"{h:>8}" for h in HORIZONS_MS)]
+    blocks = [("complete history", {m: out[m] for m in out["per_action"]})]
+    blocks += [(c, v["average"]) for c, v in out["incomplete"].items()]
+    for title, table in blocks:
+        lines.append(f"-- {title}")
+        for name, row in table.items():
+            lines.append(f"{name:<20}" + "".join(f"{row[str(h)]:8.2f}" for h in HORIZONS_MS))
+    return "\n".join(lines)

@@ -1,0 +1,196 @@
+"""Loading trained predictors and asking them for any future (or missing) times.
+
+Checkpoints are safetensors files whose metadata holds the model kind, its settings, the
+task, and the data and licence it was trained on; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from motionfield.errors import MotionfieldError
+from motionfield.methods.predict.baselines import SiMLPe
+from motionfield.methods.predict.config import ModelConfig
+from motionfield.methods.predict.model import MotionField
+
+SHIPPED = {"cmu": "cmu_field.safetensors", "cmu-simlpe": "cmu_simlpe.safetensors",
+           "smpl": "smpl_field.safetensors", "smpl-simlpe": "smpl_simlpe.safetensors"}
+
+
+class CheckpointError(MotionfieldError):
+    """A checkpoint that is missing, not ours, or does not fit its own settings."""
+
+
+def shipped_checkpoint(name: str) -> Path:
+    """The path of a checkpoint shipped in motionfield.assets/predict."""
+    if name not in SHIPPED:
+        raise CheckpointError(f"no shipped predictor {name!r}: one of {', '.join(SHIPPED)}")
+    path = Path(str(resources.files("motionfield.assets") / "predict" / SHIPPED[name]))
+    if not path.exists():
+        raise CheckpointError(f"{path} is missing: train it with `motionfield train predict`")
+    return path
+
+
+@dataclass
+class Checkpoint:
+    kind: str
+    model: torch.nn.Module
+    meta: dict
+
+    @property
+    def frame_time(self) -> float:
+        return float(self.meta["frame_time"])
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """A trained predictor, in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = json.loads((handle.metadata() or {})["motionfield"])
+        tensors = load_file(path)
+    except (KeyError, ValueError, OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: not a motionfield predictor ({exc})") from exc
+    kind = meta.get("kind")
+    if kind == "field":
+        model = MotionField(ModelConfig.from_dict(meta["model"]))
+    elif kind == "simlpe":
+        model = SiMLPe(**meta["model"])
+    else:
+        raise CheckpointError(f"{path}: unknown model kind {kind!r}")
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit the stored settings") from exc
+    return Checkpoint(kind, model.eval(), meta)
+
+
+@torch.inference_mode()
+def predict_field(model: MotionField, t_obs: np.ndarray, values: np.ndarray,
+                  mask: np.ndarray, t_query: np.ndarray) -> np.ndarray:
+    """The field at t_query after fitting it on the observations.
+
+    Parameters
+    ----------
+    t_obs : (B, N) or (N,) seconds, 0 = now
+    values : (B, N, J, D)
+    mask : (B, N, J) 1 = observed
+    t_query : (B, Q) or (Q,) seconds
+
+    Returns
+    -------
+    (B, Q, J, D) float32
+    """
+    b = values.shape[0]
+    t_obs = torch.as_tensor(np.broadcast_to(t_obs, (b, values.shape[1])).copy(),
+                            dtype=torch.float32)
+    t_query = np.asarray(t_query, dtype=np.float32)
+    t_query = torch.as_tensor(np.broadcast_to(t_query, (b, t_query.shape[-1])).copy())
+    out = model(t_obs, torch.as_tensor(values, dtype=torch.float32),
+                torch.as_tensor(mask, dtype=torch.float32), t_query)
+    return out.numpy()
+
+
+@torch.inference_mode()
+def predict_simlpe(model: SiMLPe, history: np.ndarray) -> np.ndarray:
+    """(B, history, J, D) complete history -> (B, future, J, D)."""
+    return model(torch.as_tensor(history, dtype=torch.float32)).numpy()
+
+
+SEAM_SECONDS = 0.15  # how fast the offset between the last observation and the fit fades
+
+
+def continue_smpl(checkpoint: Checkpoint, rotations: np.ndarray, root_translation: np.ndarray,
+                  times: np.ndarray, query: np.ndarray,
+                  joint_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """SMPL motion at `query` times from observed SMPL motion (a trained `smpl` field).
+
+    Parameters
+    ----------
+    rotations : (T, 24, 4) wxyz local rotations at `times` (seconds, increasing)
+    root_translation : (T, 3) metres
+    query : (Q,) seconds: after the last observation to continue, between observations to fill
+    joint_mask : optional (T, 24), 0 where a joint was not observed (the root's flag also
+        covers the translation)
+
+    Returns
+    -------
+    rotations (Q, 24, 4) wxyz and root translation (Q, 3).
+
+    Complete observations are resampled onto the training grid (25 fps ending at the last
+    observation, the last `history` frames); incomplete ones are used at their own times.
+    The field's offset from the last observation at that instant fades out over
+    SEAM_SECONDS, so a continuation starts exactly where the keys end.
+    """
+    from motionfield.body.rotations import matrix_to_quat, sixd_to_matrix
+    from motionfield.body.skeleton import smpl_skeleton
+    from motionfield.methods.predict.smpl_task import ROOT_TOKEN, motion_to_tokens
+    from motionfield.motion import Motion
+
+    if checkpoint.meta.get("task") != "smpl" or checkpoint.kind != "field":
+        raise CheckpointError("continuing SMPL motion needs a field trained on the smpl task")
+    times = np.asarray(times, dtype=np.float64)
+    query = np.asarray(query, dtype=np.float64)
+    dt, frames = checkpoint.frame_time, int(checkpoint.meta["train"]["history"])
+    now = float(times[-1])
+    if joint_mask is None:
+        grid = now - np.arange(frames)[::-1] * dt
+        grid = grid[grid >= times[0] - 1e-9]
+        motion = Motion(rotations, root_translation, times, smpl_skeleton()).sample(grid)
+        tokens = motion_to_tokens(motion.rotations, motion.root_translation)
+        mask = np.ones(tokens.shape[:2], dtype=np.float32)
+    else:
+        keep = times >= now - (frames - 1) * dt - 1e-9
+        grid = times[keep]
+        tokens = motion_to_tokens(rotations[keep], root_translation[keep])
+        mask = np.concatenate([joint_mask[keep], joint_mask[keep, :1]], 1).astype(np.float32)
+    asked = np.concatenate([[0.0], query - now])
+    out = predict_field(checkpoint.model, grid - now, tokens[None], mask[None], asked)[0]
+    seen_now = mask[-1][:, None] * checkpoint.model.value_mask.numpy()
+    offset = (tokens[-1] - out[0]) * seen_now
+    fade = np.exp(-np.clip(asked[1:], 0.0, None) / SEAM_SECONDS)[:, None, None]
+    fade = np.where(asked[1:, None, None] < 0, 0.0, fade)  # gaps: no seam to match
+    out = out[1:] + fade * offset
+    rot = matrix_to_quat(sixd_to_matrix(out[:, :24].astype(np.float64)))
+    return rot, out[:, ROOT_TOKEN, :3].astype(np.float64)
+
+
+def fill_smpl(checkpoint: Checkpoint, rotations: np.ndarray, root_translation: np.ndarray,
+              times: np.ndarray, query: np.ndarray,
+              joint_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """SMPL motion at `query` times inside the observed span (gaps filled, hidden joints
+    completed): each stretch of 0.75 history is answered by the field fitted on the
+    observations of the history window that ends at the stretch's end. Queries after the
+    last observation are the caller's to continue."""
+    times = np.asarray(times, dtype=np.float64)
+    query = np.asarray(query, dtype=np.float64)
+    if joint_mask is None:
+        joint_mask = np.ones(rotations.shape[:2], dtype=np.float32)
+    span = (int(checkpoint.meta["train"]["history"]) - 1) * checkpoint.frame_time
+    ends = [times[-1]]
+    while True:  # window ends on observations, about 0.75 history apart
+        last = np.searchsorted(times, ends[-1] - 0.75 * span, side="right") - 1
+        if last < 0:
+            break
+        ends.append(times[last])
+    rot = np.empty((len(query), 24, 4))
+    trans = np.empty((len(query), 3))
+    for i, end in enumerate(ends):
+        lower = ends[i + 1] if i + 1 < len(ends) else -np.inf
+        todo = (query > lower) & (query <= end + 1e-9)
+        if todo.any():
+            upto = np.searchsorted(times, end + 1e-9)
+            rot[todo], trans[todo] = continue_smpl(
+                checkpoint, rotations[:upto], root_translation[:upto], times[:upto],
+                query[todo], joint_mask[:upto])
+    return rot, trans

@@ -1,0 +1,110 @@
+"""The product's prediction task: SMPL motion as 25 tokens of 6 values.
+
+Tokens 0-23 are the SMPL joints' local rotations in 6D (the first two matrix columns);
+token 24 is the root translation in metres, padded with three zeros. Clips are resampled to
+25 fps (the frame time the benchmark counts in) so that training windows, the baselines'
+frames and the published horizons line up; the field itself takes any times.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from motionfield.body.kinematics import forward_kinematics_t
+from motionfield.body.rotations import matrix_to_6d, quat_to_matrix, sixd_to_matrix
+from motionfield.body.rotations_t import sixd_to_matrix_t
+from motionfield.body.skeleton import smpl_skeleton
+from motionfield.motion import Motion
+
+FRAME_TIME = 0.04
+TOKENS, VALUES = 25, 6
+ROOT_TOKEN = 24
+SOURCES = ("bandai-namco-1", "bandai-namco-2", "cmu-benchmark")
+
+
+def motion_to_tokens(rotations: np.ndarray, root_translation: np.ndarray) -> np.ndarray:
+    """(T, 24, 4) wxyz + (T, 3) -> (T, 25, 6) float32."""
+    out = np.zeros((len(rotations), TOKENS, VALUES), dtype=np.float32)
+    out[:, :24] = matrix_to_6d(quat_to_matrix(rotations))
+    out[:, ROOT_TOKEN, :3] = root_translation
+    return out
+
+
+def tokens_to_motion(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 25, 6) -> (T, 24, 3, 3) rotation matrices (Gram-Schmidt) and (T, 3)."""
+    return sixd_to_matrix(tokens[:, :24].astype(np.float64)), tokens[:, ROOT_TOKEN, :3]
+
+
+class SmplLoss:
+    """Mean joint distance (metres) after forward kinematics on the shipped skeleton, plus
+    a small 6D term that keeps twist, which joint positions cannot see."""
+
+    def __init__(self):
+        skel = smpl_skeleton()
+        self.offsets = torch.tensor(np.array(skel.offsets), dtype=torch.float32)
+        self.parents = list(skel.parents)
+
+    def positions(self, tokens: torch.Tensor) -> torch.Tensor:
+        rot = sixd_to_matrix_t(tokens[..., :24, :])
+        return forward_kinematics_t(rot, tokens[..., ROOT_TOKEN, :3], self.offsets,
+                                    self.parents)[1]
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        joints = (self.positions(pred) - self.positions(target)).norm(dim=-1).mean()
+        sixd = (pred[..., :24, :] - target[..., :24, :]).abs().mean()
+        return joints + 0.1 * sixd
+
+
+def random_yaw(rng: np.random.Generator, windows: np.ndarray) -> np.ndarray:
+    """Turn each window about the vertical (Y) axis by a random angle: the root rotation's
+    two columns and the translation rotate; local joint rotations do not change."""
+    angle = rng.uniform(-np.pi, np.pi, size=len(windows))
+    c, s = np.cos(angle), np.sin(angle)
+    yaw = np.zeros((len(windows), 3, 3), dtype=np.float32)
+    yaw[:, 0, 0], yaw[:, 0, 2], yaw[:, 1, 1], yaw[:, 2, 0], yaw[:, 2, 2] = c, s, 1, -s, c
+    out = windows.copy()
+    for sl in (slice(0, 3), slice(3, 6)):
+        out[:, :, 0, sl] = np.einsum("bij,btj->bti", yaw, windows[:, :, 0, sl])
+    out[:, :, ROOT_TOKEN, :3] = np.einsum("bij,btj->bti", yaw, windows[:, :, ROOT_TOKEN, :3])
+    return out
+
+
+def clips_at_frame_time(sources=SOURCES, split: str = "train", progress: bool = True):
+    """Every clip of `split` from the built sets, resampled to 25 fps, as tokens."""
+    from motionfield.data.build import build, load_set
+
+    skel = smpl_skeleton()
+    out = []
+    for source in sources:
+        data = load_set(build(source, progress=progress))
+        for i in data.split(split):
+            rot, trans = data.clip(i)
+            if len(rot) < 2:
+                continue
+            motion = Motion.from_frames(rot, trans, skel, data.clips[i]["fps"])
+            motion = motion.at_fps(25)
+            out.append(motion_to_tokens(motion.rotations, motion.root_translation))
+    return out
+
+
+def smpl_task(data_root: Path):
+    """The Task the trainer uses (see tasks.py)."""
+    from motionfield.methods.predict.tasks import Task
+
+    train = clips_at_frame_time()
+    frames = np.concatenate(train)
+    steps = np.concatenate([s[10:] - s[:-10] for s in train if len(s) > 10])
+    value_mask = np.ones((TOKENS, VALUES), np.float32)
+    value_mask[ROOT_TOKEN, 3:] = 0.0
+    scale = steps.reshape(-1, VALUES).std(axis=0).clip(1e-3).astype(np.float32)
+    return Task("smpl", TOKENS, VALUES, FRAME_TIME, train, mean_pose=frames.mean(axis=0),
+                scale=scale, value_mask=value_mask,
+                description=("Bandai Namco Research Motiondataset 1 and 2 (training split, "
+                             "sha256 rule) and the CMU-Mocap benchmark's training files, "
+                             "retargeted to SMPL, 25 fps"),
+                licence=("CC BY-NC 4.0 (Bandai Namco Research Motiondataset) and the CMU "
+                         "Graphics Lab Motion Capture Database terms: non-commercial use"),
+                loss=SmplLoss(), augment=random_yaw)

@@ -1,0 +1,153 @@
+"""`motionfield train predict`: meta-train the motion field (or the siMLPe baseline).
+
+Each step draws windows of `history + future` frames, hides frames and joints of the
+history in a share of the batch (and shortens it at random, so any history length works),
+fits the instance part on what is left and scores the future: the outer loop of the
+bi-level optimisation. Resumable: the run folder keeps the latest weights (safetensors) and
+the optimiser state (`torch.load(weights_only=True)`); `--resume` continues from there.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from motionfield.methods.predict.baselines import SiMLPe
+from motionfield.methods.predict.config import ModelConfig, TrainConfig
+from motionfield.methods.predict.data import WindowSampler, incomplete_mask
+from motionfield.methods.predict.model import MotionField
+from motionfield.methods.predict.tasks import Task, load_task
+
+KINDS = ("field", "simlpe")
+WEIGHTS = "model.safetensors"
+STATE = "train_state.pt"
+
+
+def build_model(kind: str, task: Task, config: TrainConfig, model_config: dict | None = None):
+    """A fresh model of `kind` for `task`; the field gets the task's normalisation."""
+    if kind == "field":
+        settings = {**(model_config or {}), "joints": task.joints, "dims": task.dims}
+        model = MotionField(ModelConfig(**settings))
+        model.mean_pose.copy_(torch.as_tensor(task.mean_pose))
+        model.scale.copy_(torch.as_tensor(task.scale))
+        model.value_mask.copy_(torch.as_tensor(task.value_mask))
+        return model
+    if kind == "simlpe":
+        return SiMLPe(config.history, config.future, task.joints, task.dims)
+    raise ValueError(f"unknown model kind {kind!r}: use one of {', '.join(KINDS)}")
+
+
+def history_mask(rng: np.random.Generator, config: TrainConfig, batch: int, joints: int):
+    """Training masks: complete for most of the batch, incomplete (dropped frames, dropped
+    joints, a shortened history) for `config.incomplete` of it."""
+    mask = np.ones((batch, config.history, joints), dtype=np.float32)
+    for b in np.flatnonzero(rng.random(batch) < config.incomplete):
+        mask[b] = incomplete_mask(rng, 1, config.history, joints,
+                                  rng.uniform(0, config.max_frame_drop),
+                                  rng.uniform(0, config.max_joint_drop))[0]
+        keep = rng.integers(2, config.history + 1)
+        mask[b, :config.history - keep] = 0.0
+        mask[b, -1, rng.integers(joints)] = 1.0  # something is always seen
+    return mask
+
+
+def field_loss(model, task: Task, history, future, mask, frame_time):
+    h, f = history.shape[1], future.shape[1]
+    t_obs = (torch.arange(h, dtype=torch.float32) - (h - 1)) * frame_time
+    t_query = torch.arange(1, f + 1, dtype=torch.float32) * frame_time
+    b = history.shape[0]
+    pred = model(t_obs.expand(b, -1), history, mask, t_query.expand(b, -1))
+    return task.loss(pred, future)
+
+
+def simlpe_loss(model, task: Task, history, future, mask, frame_time):
+    pred = model(history)
+    velocity = (pred[:, 1:] - pred[:, :-1]) - (future[:, 1:] - future[:, :-1])
+    return task.loss(pred, future) + velocity.norm(dim=-1).mean()
+
+
+def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = None,
+          resume: bool = False, model_config: dict | None = None,
+          progress: bool = True, stop_after: int | None = None) -> Path:
+    """Train and write `out/model.safetensors`; returns its path. `stop_after` ends this
+    call after that many steps with the state saved (a time-boxed session; `resume` goes on)."""
+    out.mkdir(parents=True, exist_ok=True)
+    task = load_task(config.task, data_root)
+    torch.manual_seed(config.seed)
+    resuming = resume and (out / STATE).exists()
+    if resuming and kind == "field":  # the run's own settings, whatever was passed now
+        model_config = _saved_meta(out)["model"]
+    model = build_model(kind, task, config, model_config)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=config.steps,
+                                                   pct_start=0.05)
+    step, rng = 0, np.random.default_rng(config.seed)
+    if resuming:
+        step, rng = _restore(out, model, optimiser, schedule)
+    sampler = WindowSampler(task.train, config.history + config.future)
+    loss_fn = field_loss if kind == "field" else simlpe_loss
+    bar = tqdm(total=config.steps, initial=step, disable=not progress, desc=f"train {kind}")
+    model.train()
+    last = config.steps if stop_after is None else min(config.steps, step + stop_after)
+    while step < last:
+        windows = torch.from_numpy(task.augment(rng, sampler.sample(rng, config.batch)))
+        mask = torch.from_numpy(history_mask(rng, config, config.batch, task.joints))
+        if kind == "simlpe":
+            mask = torch.ones_like(mask)  # trained on complete histories, as published
+        loss = loss_fn(model, task, windows[:, :config.history], windows[:, config.history:],
+                       mask, task.frame_time)
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        schedule.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if step % config.checkpoint_every == 0 or step == last:
+            save(out, kind, model, config, task, step, model_config)
+            _keep_state(out, optimiser, schedule, step, rng)
+    bar.close()
+    return out / WEIGHTS
+
+
+def save(out: Path, kind: str, model, config: TrainConfig, task: Task, step: int,
+         model_config: dict | None) -> None:
+    """Weights + everything needed to rebuild and to credit the data, in one safetensors."""
+    meta = {"kind": kind, "task": task.name, "step": str(step), "train": config.to_dict(),
+            "model": model.config.to_dict() if kind == "field" else model.settings,
+            "data": task.description, "licence": task.licence,
+            "frame_time": task.frame_time}
+    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, out / WEIGHTS, metadata={"motionfield": json.dumps(meta)})
+
+
+def _keep_state(out: Path, optimiser, schedule, step: int, rng: np.random.Generator) -> None:
+    state = {"optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
+             "step": step, "rng": json.dumps(rng.bit_generator.state)}
+    tmp = out / (STATE + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(out / STATE)  # a run stopped mid-write keeps the previous state
+
+
+def _saved_meta(out: Path) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(out / WEIGHTS), framework="pt") as handle:
+        return json.loads(handle.metadata()["motionfield"])
+
+
+def _restore(out: Path, model, optimiser, schedule):
+    model.load_state_dict(load_file(out / WEIGHTS))
+    state = torch.load(out / STATE, weights_only=True)
+    optimiser.load_state_dict(state["optimiser"])
+    schedule.load_state_dict(state["schedule"])
+    rng = np.random.default_rng()
+    rng.bit_generator.state = json.loads(state["rng"])
+    return int(state["step"]), rng

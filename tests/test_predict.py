@@ -1,0 +1,150 @@
+"""Prediction (methods/predict): the closed-form inner loop, the field's contract, the
+benchmark windows, training resumption, the shipped checkpoints, and the job's refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from motionfield.methods.predict.baselines import (
+    SiMLPe,
+    constant_velocity,
+    dct_matrix,
+    zero_velocity,
+)
+from motionfield.methods.predict.config import ModelConfig, TrainConfig
+from motionfield.methods.predict.data import CmuBenchmark, incomplete_mask, repair
+from motionfield.methods.predict.model import MotionField, masked_ridge
+
+
+def test_masked_ridge_is_weighted_least_squares():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(1, 30, 2, 5))
+    y = rng.normal(size=(1, 30, 2, 3))
+    m = (rng.random((1, 30, 2)) > 0.3).astype(float)
+    prior = rng.normal(size=(1, 2, 5, 3))
+    lam = np.array([0.5, 2.0])
+    got = masked_ridge(*(torch.tensor(v) for v in (a, y, m, lam, prior)))
+    for j in range(2):
+        rows = m[0, :, j] > 0
+        lhs = a[0, rows, j].T @ a[0, rows, j] + lam[j] * np.eye(5)
+        rhs = a[0, rows, j].T @ y[0, rows, j] + lam[j] * prior[0, j]
+        np.testing.assert_allclose(got[0, j].numpy(), np.linalg.solve(lhs, rhs), atol=1e-10)
+
+
+def _field(joints=4, dims=3) -> MotionField:
+    torch.manual_seed(0)
+    return MotionField(ModelConfig(joints=joints, dims=dims, hidden=32, basis=8, features=8,
+                                   field_width=16, layers=1, heads=2)).eval()
+
+
+def test_field_answers_any_times_and_hidden_entries_do_not_matter():
+    model = _field()
+    t_obs = torch.linspace(-1.0, 0.0, 20)[None]
+    values = torch.randn(1, 20, 4, 3)
+    mask = torch.ones(1, 20, 4)
+    mask[0, 5:9] = 0
+    mask[0, :, 2] = 0  # joint 2 never seen
+    queries = torch.tensor([[0.013, 0.5, 1.7]])
+    out = model(t_obs, values, mask, queries)
+    assert out.shape == (1, 3, 4, 3) and torch.isfinite(out).all()
+    garbage = values.clone()
+    garbage[mask == 0] = 1e6
+    torch.testing.assert_close(model(t_obs, garbage, mask, queries), out)
+
+
+def test_anchor_is_the_last_observation_and_the_mean_pose_for_unseen_joints():
+    model = _field(joints=2)
+    model.mean_pose.fill_(7.0)
+    values = torch.arange(12.0).reshape(1, 2, 2, 3)
+    mask = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
+    anchor = model.anchors(values, mask)
+    torch.testing.assert_close(anchor[0, 0], values[0, 0, 0])
+    torch.testing.assert_close(anchor[0, 1], torch.full((3,), 7.0))
+
+
+def test_baselines():
+    h = np.cumsum(np.ones((1, 5, 2, 3)), axis=1)  # 1, 2, ... 5
+    assert np.allclose(zero_velocity(h, 3), 5.0)
+    assert np.allclose(constant_velocity(h, 3)[0, :, 0, 0], [6, 7, 8])
+    d = dct_matrix(50)
+    torch.testing.assert_close(d @ d.T, torch.eye(50), atol=1e-5, rtol=0)
+    model = SiMLPe(50, 25, 4, 3, blocks=2)
+    hist = torch.randn(2, 50, 4, 3)
+    assert model(hist).shape == (2, 25, 4, 3)
+
+
+def test_repair_interpolates_gaps_and_fills_unseen_joints():
+    values = np.zeros((1, 5, 2, 1))
+    values[0, :, 0, 0] = [0, 99, 2, 99, 4]
+    mask = np.ones((1, 5, 2))
+    mask[0, [1, 3], 0] = 0
+    mask[0, :, 1] = 0
+    out = repair(values, mask, fallback=np.array([[0.0], [5.0]]))
+    assert np.allclose(out[0, :, 0, 0], [0, 1, 2, 3, 4])
+    assert np.allclose(out[0, :, 1, 0], 5.0)
+
+
+def test_incomplete_mask_hides_the_asked_share():
+    rng = np.random.default_rng(1)
+    mask = incomplete_mask(rng, 4, 50, 25, frame_drop=0.3)
+    assert np.all(mask.sum(axis=(1, 2)) == 35 * 25)
+    mask = incomplete_mask(rng, 200, 50, 25, joint_drop=0.3)
+    assert abs(1 - mask.mean() - 0.3) < 0.01
+
+
+def test_cmu_test_windows_follow_ltd(data_root):
+    bench = CmuBenchmark.load(data_root / "cmu_mocap")
+    windows = bench.test_windows(50)
+    assert sorted(windows) == ["basketball", "jumping", "running", "soccer", "walking",
+                               "washwindow"]
+    assert all(w.shape == (8, 75, 38, 3) for w in windows.values())
+    # LTD's first walking window: RandomState(1234567890).randint(0, 180 - 75)
+    walking = bench.sequences("test")["walking"][0]
+    idx = np.random.RandomState(1234567890).randint(0, len(walking) - 75)
+    np.testing.assert_array_equal(windows["walking"][0], walking[idx:idx + 75])
+    # the root and its children stay at the origin in LTD's frame
+    assert np.allclose(windows["walking"][..., [0, 1, 7, 13], :], 0.0)
+
+
+def test_training_resumes_where_it_stopped(tmp_path, data_root):
+    from motionfield.methods.predict.infer import load_checkpoint
+    from motionfield.methods.predict.train import train
+
+    small = {"hidden": 16, "basis": 4, "features": 4, "field_width": 8, "layers": 1,
+             "heads": 2}
+    config = TrainConfig(steps=4, batch=4, checkpoint_every=2)
+    train("field", TrainConfig(**{**config.to_dict(), "steps": 4}), tmp_path / "a",
+          data_root, model_config=small, progress=False)
+    # the same run stopped after 2 steps (its state saved) and resumed
+    run = tmp_path / "b"
+    train("field", config, run, data_root, model_config=small, progress=False,
+          stop_after=2)
+    assert load_checkpoint(run / "model.safetensors").meta["step"] == "2"
+    train("field", config, run, data_root, resume=True, model_config=small, progress=False)
+    a = load_checkpoint(tmp_path / "a" / "model.safetensors").model.state_dict()
+    b = load_checkpoint(run / "model.safetensors").model.state_dict()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name])
+
+
+@pytest.mark.parametrize("name", ["cmu", "cmu-simlpe", "smpl"])
+def test_shipped_checkpoints_load_small_and_say_their_data(name):
+    from motionfield.methods.predict.infer import load_checkpoint, shipped_checkpoint
+
+    path = shipped_checkpoint(name)
+    assert path.stat().st_size < 5 * 2**20
+    ckpt = load_checkpoint(path)
+    assert ckpt.meta["data"] and ckpt.meta["licence"]
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path):
+    from motionfield.methods.predict.infer import CheckpointError, load_checkpoint
+
+    bad = tmp_path / "x.safetensors"
+    bad.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(bad)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "missing.safetensors")
