@@ -148,3 +148,88 @@ def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path):
         load_checkpoint(bad)
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "missing.safetensors")
+
+
+# --------------------------------------------------------------------------- the predict job
+
+
+def _walk(data_root, seconds: float = 2.0):
+    """Two seconds of the CMU walk on SMPL at 30 fps, as job arrays."""
+    from motionfield.io.bvh import read_bvh
+    from motionfield.io.retarget import retarget
+
+    motion, _ = retarget(read_bvh(data_root / "cmu_bvh" / "02_01.bvh"), proportions="smpl")
+    motion = motion.at_fps(30, 0.0, seconds)
+    return {"rotations": motion.rotations, "root_translation": motion.root_translation,
+            "times": motion.times}
+
+
+def run_predict(params: dict, arrays: dict):
+    from motionfield.methods.predict.job import PREDICT
+
+    return PREDICT.run(PREDICT.validate(params, arrays), arrays, lambda *a: None)
+
+
+def test_predict_job_continues_at_the_output_rate_from_the_last_pose(data_root):
+    arrays = _walk(data_root)
+    content, out = run_predict({"fps": 23.976, "seconds": 1.0}, arrays)
+    assert content["frames"] == 24 and out["rotations"].shape == (24, 24, 4)
+    np.testing.assert_allclose(np.diff(out["times"]), 1001 / 24000, atol=1e-9)
+    assert out["times"][0] == pytest.approx(arrays["times"][-1] + 1001 / 24000)
+    # the first predicted frame is one frame's motion away from the last observed one
+    last_step = np.abs(arrays["root_translation"][-1] - arrays["root_translation"][-2]).max()
+    seam = np.abs(out["root_translation"][0] - arrays["root_translation"][-1]).max()
+    assert seam < 3 * last_step + 1e-3
+    # and the walk goes on forward (+Z in the SMPL frame for this clip's heading)
+    travelled = out["root_translation"][-1] - arrays["root_translation"][-1]
+    heading = arrays["root_translation"][-1] - arrays["root_translation"][0]
+    assert np.dot(travelled[[0, 2]], heading[[0, 2]]) > 0
+
+
+def test_predict_job_fills_a_gap(data_root):
+    arrays = _walk(data_root)
+    keep = np.ones(len(arrays["times"]), bool)
+    keep[20:35] = False  # half a second hidden
+    seen = {k: v[keep] for k, v in arrays.items()}
+    content, out = run_predict({"fps": 30, "mode": "fill"}, seen)
+    assert content["frames"] == len(arrays["times"])
+    truth = arrays["root_translation"][20:35]
+    filled = out["root_translation"][20:35]
+    linear = np.linspace(arrays["root_translation"][19], arrays["root_translation"][35], 17)[1:-1]
+    assert np.abs(filled - truth).mean() < 0.05  # metres
+    assert np.abs(linear - truth).mean() < 0.05  # (a walk's root is nearly linear too)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a.update(times=a["times"][::-1].copy()), "increasing"),
+    (lambda a: a["rotations"].__setitem__((3, 2, 0), np.nan), "NaN"),
+    (lambda a: a.update(rotations=a["rotations"][:, :20]), "rotations must be"),
+    (lambda a: a.update(joint_mask=np.zeros((len(a["times"]), 24))), "root"),
+])
+def test_predict_job_refuses_bad_observations(data_root, change, message):
+    from motionfield.server.jobs import JobError
+
+    arrays = {k: np.array(v) for k, v in _walk(data_root, 0.5).items()}
+    change(arrays)
+    with pytest.raises(JobError, match=message):
+        run_predict({"fps": 30}, arrays)
+
+
+def test_eval_cli_on_a_folder_of_bvh_writes_the_table(data_root, tmp_path):
+    import json
+    import shutil
+
+    from motionfield.cli import main
+
+    folder = tmp_path / "clips" / "dance"
+    folder.mkdir(parents=True)
+    shutil.copy(data_root / "cmu_bvh" / "05_06.bvh", folder)
+    out = tmp_path / "predict.json"
+    assert main(["eval", "predict", "--data", str(tmp_path / "clips"), "--json", str(out)]) == 0
+    table = json.loads(out.read_text())
+    for method in ("ours", "zero_velocity", "constant_velocity", "simlpe"):
+        assert set(table[method]) == {"80", "160", "320", "400", "560", "1000"}
+        assert all(v > 0 for v in table[method].values())
+    assert set(table["per_action"]["ours"]) == {"dance"}
+    assert set(table["incomplete"]) == {"missing_frames_30", "missing_joints_30"}
+    assert main(["eval", "predict", "--data", str(tmp_path / "nothing")]) == 2
