@@ -19,6 +19,17 @@ except ImportError:  # the test extra installs bpy==4.5.15; without it these tes
 collect_ignore_glob = ["test_*.py"] if bpy is None else []
 
 
+@pytest.fixture(scope="module")
+def registered():
+    """The add-on's classes registered for a test module; unregistering stops the backend
+    it started."""
+    import addon
+
+    addon.register()
+    yield
+    addon.unregister()
+
+
 @pytest.fixture
 def empty_scene():
     """A factory-settings, empty scene."""

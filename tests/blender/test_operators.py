@@ -8,16 +8,8 @@ import bpy
 import numpy as np
 import pytest
 
-import addon
 from addon import operators
 from addon.backend import BACKEND
-
-
-@pytest.fixture(scope="module")
-def registered():
-    addon.register()
-    yield
-    addon.unregister()  # also stops the backend it started
 
 
 def test_import_mocap_blocks_headless_and_keys_an_smpl_armature(registered, empty_scene,

@@ -7,15 +7,6 @@ import bpy
 import numpy as np
 import pytest
 
-import addon
-
-
-@pytest.fixture(scope="module")
-def registered():
-    addon.register()
-    yield
-    addon.unregister()
-
 
 def _joint_track(scene, obj, frames) -> np.ndarray:
     """(F, 24, 3) world positions of the bone heads at each frame (subframes allowed)."""

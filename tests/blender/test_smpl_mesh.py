@@ -7,19 +7,10 @@ from types import SimpleNamespace
 
 import bpy
 import numpy as np
-import pytest
 from test_user_body import human_smpl
 
-import addon
 from addon import apply
 from motionfield.body.skeleton import SMPL_JOINT_NAMES
-
-
-@pytest.fixture(scope="module")
-def registered():
-    addon.register()
-    yield
-    addon.unregister()  # also stops the backend it started
 
 
 def test_import_mocap_with_an_smpl_folder_skins_the_models_mesh(registered, empty_scene,
