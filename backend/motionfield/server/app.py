@@ -23,6 +23,7 @@ import numpy as np
 import zmq
 
 from motionfield import __version__
+from motionfield.methods.predict import job as predict_job  # noqa: F401  (registers itself)
 from motionfield.protocol import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
@@ -31,7 +32,6 @@ from motionfield.protocol import (
     Session,
     Unauthenticated,
 )
-from motionfield.methods.predict import job as predict_job  # noqa: F401  (registers itself)
 from motionfield.server import convert_job, jobs  # noqa: F401  (convert_job registers itself)
 from motionfield.server.jobs import Cancelled, JobError
 
