@@ -64,5 +64,17 @@ def smpl_to_bone_rotations(local: np.ndarray, bone_rest: np.ndarray) -> np.ndarr
 
     local : (T, J, 4) SMPL local rotations (the root's is global); bone_rest : (J, 3, 3)
     """
-    k = np.stack([matrix_to_quat(r.T @ Y_UP_TO_Z_UP) for r in bone_rest])  # (J, 4)
+    k = _axis_changes(bone_rest)
     return quat_continuous(quat_multiply(quat_multiply(k, local), quat_conjugate(k)))
+
+
+def bone_to_smpl_rotations(pose: np.ndarray, bone_rest: np.ndarray) -> np.ndarray:
+    """The inverse of `smpl_to_bone_rotations`: pose-bone quaternions (T, J, 4) -> SMPL
+    local rotations, L_j = K_j^-1 P_j K_j."""
+    k = _axis_changes(bone_rest)
+    return quat_multiply(quat_multiply(quat_conjugate(k), pose), k)
+
+
+def _axis_changes(bone_rest: np.ndarray) -> np.ndarray:
+    """K_j = R_j^-1 C per bone, as quaternions (J, 4)."""
+    return np.stack([matrix_to_quat(r.T @ Y_UP_TO_Z_UP) for r in bone_rest])

@@ -9,7 +9,7 @@ import bpy
 import numpy as np
 
 from .armature import bone_rest_heads, bone_rest_rotations
-from .axes import smpl_to_bone_rotations, to_blender
+from .axes import Y_UP_TO_Z_UP, smpl_to_bone_rotations, to_blender
 from .retarget import SMPL_NAMES
 
 LINEAR = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
@@ -44,12 +44,16 @@ def _add_curve(target, data_path: str, index: int, group: str, frames: np.ndarra
     curve = target.fcurves.new(data_path, index=index)
     groups = target.groups
     curve.group = groups.get(group) or groups.new(group)
+    write_points(curve, np.stack([frames, values], 1), np.full(len(frames), LINEAR, np.int32))
+
+
+def write_points(curve, co: np.ndarray, interpolation: np.ndarray) -> None:
+    """Set a curve's keys in bulk: co (N, 2) frame/value pairs, interpolation (N,) enums."""
     points = curve.keyframe_points
-    points.add(len(frames))
-    co = np.empty(2 * len(frames), dtype=np.float32)
-    co[0::2], co[1::2] = frames, values
-    points.foreach_set("co", co)
-    points.foreach_set("interpolation", np.full(len(frames), LINEAR, dtype=np.int32))
+    points.clear()
+    points.add(len(co))
+    points.foreach_set("co", np.asarray(co, dtype=np.float32).ravel())
+    points.foreach_set("interpolation", np.asarray(interpolation, dtype=np.int32))
     curve.update()
 
 
@@ -90,12 +94,22 @@ def write_motion(obj: bpy.types.Object, names: list[str], rotations: np.ndarray,
     positions (metres); times (T,) seconds. Keys land at start_frame + (t - t0) * fps.
     """
     rotations = _check(rotations, root_translation, len(names))
-    rest = bone_rest_rotations(obj, names)
-    quats = smpl_to_bone_rotations(rotations, rest)
-    # the root bone's location is its offset from its rest head, in the bone's own frame
-    root_world = to_blender(root_translation) - bone_rest_heads(obj, names[:1])[0]
-    return key_bones(obj, names, quats, names[0], root_world @ rest[0],
+    quats = smpl_to_bone_rotations(rotations, bone_rest_rotations(obj, names))
+    return key_bones(obj, names, quats, names[0], root_location(obj, names[0], root_translation),
                      frames_for(times, fps, start_frame), action_name)
+
+
+def root_location(obj: bpy.types.Object, root: str, root_translation: np.ndarray) -> np.ndarray:
+    """The root bone's location keys for SMPL root positions (T, 3): the offset from its rest
+    head, in the bone's own frame."""
+    rest = bone_rest_rotations(obj, [root])[0]
+    return (to_blender(root_translation) - bone_rest_heads(obj, [root])[0]) @ rest
+
+
+def root_translation_of(obj: bpy.types.Object, root: str, location: np.ndarray) -> np.ndarray:
+    """The inverse of `root_location`: root bone locations (T, 3) -> SMPL root positions."""
+    rest = bone_rest_rotations(obj, [root])[0]
+    return (np.asarray(location) @ rest.T + bone_rest_heads(obj, [root])[0]) @ Y_UP_TO_Z_UP
 
 
 def rig_description(obj: bpy.types.Object) -> dict:

@@ -141,12 +141,14 @@ class MOTIONFIELD_OT_predict(bpy.types.Operator):
 
     def execute(self, context):
         from .keyframes import scene_fps
-        from .predict import keyed_range, read_smpl_motion
+        from .predict import NOT_SMPL, is_smpl_armature, keyed_range, read_smpl_motion
 
         scene, obj = context.scene, context.active_object
         output = _settings_output(context, "prediction")
         try:
-            start, end = keyed_range(obj) if obj is not None and obj.animation_data else (0, 0)
+            if not is_smpl_armature(obj):
+                raise ValueError(NOT_SMPL)
+            start, end = keyed_range(obj)
             start = max(start, end - self.history * scene_fps(scene))
             rot, trans, times = read_smpl_motion(scene, obj, start, end)
             ensure_backend(context)
