@@ -62,17 +62,8 @@ class CmuBenchmark:
         """{action: (8 * files, history + 25, 38, 3)} windows exactly as LTD draws them."""
         if not 1 <= history <= CMU_SOURCE_FRAMES:
             raise ValueError(f"history must be 1..{CMU_SOURCE_FRAMES} frames")
-        out = {}
-        for action, seqs in self.sequences("test").items():
-            windows = []
-            for seq in seqs:
-                rng = np.random.RandomState(CMU_SEED)
-                for _ in range(CMU_WINDOWS_PER_FILE):
-                    idx = rng.randint(0, len(seq) - CMU_SOURCE_FRAMES - CMU_TARGET_FRAMES)
-                    start = idx + CMU_SOURCE_FRAMES - history
-                    windows.append(seq[start:idx + CMU_SOURCE_FRAMES + CMU_TARGET_FRAMES])
-            out[action] = np.stack(windows)
-        return out
+        return {action: np.concatenate([ltd_windows(seq, history) for seq in seqs])
+                for action, seqs in self.sequences("test").items()}
 
     def full_pose(self, predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
         """LTD's 38-joint prediction: the truth with the used joints replaced by the
@@ -81,6 +72,16 @@ class CmuBenchmark:
         full[..., self.used, :] = predicted
         full[..., self.copy_to, :] = full[..., self.copy_from, :]
         return full
+
+
+def ltd_windows(seq: np.ndarray, history: int) -> np.ndarray:
+    """The 8 test windows LTD draws from one sequence (T, ...): RandomState(1234567890)
+    re-seeded per sequence, idx = randint(0, T - 75), window = idx + 50 - history ..
+    idx + 75. (8, history + 25, ...); the sequence must be longer than 75 frames."""
+    rng = np.random.RandomState(CMU_SEED)
+    end = CMU_SOURCE_FRAMES + CMU_TARGET_FRAMES
+    starts = [rng.randint(0, len(seq) - end) for _ in range(CMU_WINDOWS_PER_FILE)]
+    return np.stack([seq[i + CMU_SOURCE_FRAMES - history:i + end] for i in starts])
 
 
 class WindowSampler:

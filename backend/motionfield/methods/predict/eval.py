@@ -30,9 +30,9 @@ from motionfield.methods.predict.data import (
     CMU_FRAME_TIME,
     CMU_SEED,
     CMU_TARGET_FRAMES,
-    CMU_WINDOWS_PER_FILE,
     CmuBenchmark,
     incomplete_mask,
+    ltd_windows,
     repair,
 )
 from motionfield.methods.predict.infer import (
@@ -53,9 +53,6 @@ PUBLISHED = {
 }
 PROTOCOL = __doc__.split("\n\n")[1].replace("\n", " ")
 FOLDER_PROTOCOL = __doc__.split("\n\n")[2].replace("\n", " ")
-
-Method = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (history, mask) -> future
-
 
 def horizon_frames(frame_time: float = CMU_FRAME_TIME) -> list[int]:
     """Index in the predicted frames of each horizon: 80 ms at 40 ms frames is index 1."""
@@ -144,30 +141,21 @@ def evaluate_folder(folder: Path, ours: Checkpoint, simlpe: Checkpoint | None,
 
 
 def bvh_folder_windows(folder: Path) -> dict[str, np.ndarray]:
-    """{folder name: (B, 75, 25, 6)} SMPL token windows, 8 per long-enough file."""
-    from motionfield.body.skeleton import smpl_skeleton
+    """{folder name: (B, 75, 25, 6)} SMPL token windows, 8 per file longer than 3 s."""
     from motionfield.data.build import build, load_set
-    from motionfield.methods.predict.smpl_task import motion_to_tokens
-    from motionfield.motion import Motion
+    from motionfield.methods.predict.smpl_task import clip_tokens
 
     data = load_set(build(str(folder), progress=False))
-    length = HISTORY + CMU_TARGET_FRAMES
     out: dict[str, list] = {}
     for i, clip in enumerate(data.clips):
-        rot, trans = data.clip(i)
-        motion = Motion.from_frames(rot, trans, smpl_skeleton(), clip["fps"]).at_fps(25)
-        tokens = motion_to_tokens(motion.rotations, motion.root_translation)
-        if len(tokens) <= length:
-            continue
-        rng = np.random.RandomState(CMU_SEED)
-        action = clip["labels"].get("folder") or "all"
-        for _ in range(CMU_WINDOWS_PER_FILE):
-            idx = rng.randint(0, len(tokens) - length)
-            out.setdefault(action if action != "." else "all", []).append(
-                tokens[idx:idx + length])
+        tokens = clip_tokens(data, i)
+        if len(tokens) > HISTORY + CMU_TARGET_FRAMES:
+            folder_name = clip["labels"].get("folder", ".")
+            action = "all" if folder_name in ("", ".") else folder_name
+            out.setdefault(action, []).append(ltd_windows(tokens, HISTORY))
     if not out:
-        raise ValueError(f"{folder}: no BVH file holds {length} frames at 25 fps (3 s)")
-    return {a: np.stack(w) for a, w in out.items()}
+        raise ValueError(f"{folder}: no BVH file holds more than 3 s (75 frames at 25 fps)")
+    return {a: np.concatenate(w) for a, w in out.items()}
 
 
 def average(per_action: dict) -> dict:
@@ -176,7 +164,7 @@ def average(per_action: dict) -> dict:
     return {h: float(np.mean([a[h] for a in actions])) for h in actions[0]}
 
 
-def report(raw: dict, ours_path: Path, simlpe_path: Path | None) -> dict:
+def report(raw: dict, ours_path: Path, simlpe_path: Path | None, benchmark: bool) -> dict:
     """The JSON the CLI writes: each method -> {horizon_ms: mm} averaged over the actions
     (complete history); per-action and incomplete-history tables under their own keys."""
     res = raw["results"]
@@ -185,8 +173,9 @@ def report(raw: dict, ours_path: Path, simlpe_path: Path | None) -> dict:
     out["incomplete"] = {c: {"average": {m: average(per) for m, per in table.items()},
                              "per_action": table}
                          for c, table in res.items() if c != "complete"}
-    out["published"] = PUBLISHED
-    out["protocol"] = PROTOCOL
+    if benchmark:
+        out["published"] = PUBLISHED
+    out["protocol"] = PROTOCOL if benchmark else FOLDER_PROTOCOL
     out["history_frames"] = HISTORY
     out["checkpoints"] = {"ours": str(ours_path), "simlpe": str(simlpe_path)}
     out["seconds"] = raw["seconds"]
@@ -208,10 +197,7 @@ def run(data: Path, json_out: Path | None = None, model: Path | None = None,
     simlpe_path = Path(simlpe) if simlpe else shipped_checkpoint(f"{task}-simlpe")
     evaluate_data = evaluate_cmu if benchmark else evaluate_folder
     raw = evaluate_data(data, load_checkpoint(ours_path), load_checkpoint(simlpe_path))
-    out = report(raw, ours_path, simlpe_path)
-    out["protocol"] = PROTOCOL if benchmark else FOLDER_PROTOCOL
-    if not benchmark:
-        del out["published"]  # the published numbers are for the benchmark only
+    out = report(raw, ours_path, simlpe_path, benchmark)
     if json_out:
         Path(json_out).write_text(json.dumps(out, indent=1))
     return out

@@ -72,7 +72,8 @@ def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
         progress(1, 2, "fitting and predicting")
         if params["mode"] == "continue":
             count = max(1, int(np.ceil(params["seconds"] * float(fps) - 1e-9)))
-            query = times[-1] + np.arange(1, count + 1) * (fps.denominator / fps.numerator)
+            # k / fps on exact integers, as body.timing.frame_times does
+            query = times[-1] + (np.arange(1, count + 1) * fps.denominator) / fps.numerator
             out_rot, out_trans = continue_smpl(checkpoint, rot, trans, times, query, mask)
         else:
             query = frame_times(fps, times[0], times[-1])

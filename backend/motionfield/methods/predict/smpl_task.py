@@ -19,7 +19,8 @@ from motionfield.body.rotations_t import sixd_to_matrix_t
 from motionfield.body.skeleton import smpl_skeleton
 from motionfield.motion import Motion
 
-FRAME_TIME = 0.04
+FPS = 25
+FRAME_TIME = 1 / FPS
 TOKENS, VALUES = 25, 6
 ROOT_TOKEN = 24
 SOURCES = ("bandai-namco-1", "bandai-namco-2", "cmu-benchmark")
@@ -76,18 +77,19 @@ def clips_at_frame_time(sources=SOURCES, split: str = "train", progress: bool = 
     """Every clip of `split` from the built sets, resampled to 25 fps, as tokens."""
     from motionfield.data.build import build, load_set
 
-    skel = smpl_skeleton()
     out = []
     for source in sources:
         data = load_set(build(source, progress=progress))
-        for i in data.split(split):
-            rot, trans = data.clip(i)
-            if len(rot) < 2:
-                continue
-            motion = Motion.from_frames(rot, trans, skel, data.clips[i]["fps"])
-            motion = motion.at_fps(25)
-            out.append(motion_to_tokens(motion.rotations, motion.root_translation))
+        out += [clip_tokens(data, i) for i in data.split(split) if data.clips[i]["frames"] > 1]
     return out
+
+
+def clip_tokens(data, index: int) -> np.ndarray:
+    """One clip of a built set (`data.build.TrainingSet`) at 25 fps, as (T, 25, 6) tokens."""
+    rot, trans = data.clip(index)
+    motion = Motion.from_frames(rot, trans, smpl_skeleton(), data.clips[index]["fps"])
+    motion = motion.at_fps(FPS)
+    return motion_to_tokens(motion.rotations, motion.root_translation)
 
 
 def smpl_task(data_root: Path):
