@@ -14,7 +14,13 @@ from motionfield.methods.predict.baselines import (
     zero_velocity,
 )
 from motionfield.methods.predict.config import ModelConfig, TrainConfig
-from motionfield.methods.predict.data import CmuBenchmark, incomplete_mask, repair
+from motionfield.methods.predict.data import (
+    CmuBenchmark,
+    incomplete_mask,
+    repair,
+    time_warp,
+    warp_source_frames,
+)
 from motionfield.methods.predict.model import MotionField, masked_ridge
 
 
@@ -59,9 +65,79 @@ def test_anchor_is_the_last_observation_and_the_mean_pose_for_unseen_joints():
     model.mean_pose.fill_(7.0)
     values = torch.arange(12.0).reshape(1, 2, 2, 3)
     mask = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
-    anchor = model.anchors(values, mask)
+    anchor, last = model.anchors(values, mask)
     torch.testing.assert_close(anchor[0, 0], values[0, 0, 0])
     torch.testing.assert_close(anchor[0, 1], torch.full((3,), 7.0))
+    assert last[0, 0] == 0
+
+
+def test_prediction_starts_at_the_last_observation():
+    """The field is zero at each joint's last observed time, so a query at that time returns
+    the observation itself, for any weights and with missing frames."""
+    torch.manual_seed(0)
+    model = _field(joints=3)
+    values = torch.randn(2, 6, 3, 3)
+    mask = torch.ones(2, 6, 3)
+    mask[0, -1, 1] = 0.0  # joint 1's last observation is one frame earlier
+    t_obs = torch.linspace(-0.5, 0.0, 6).expand(2, -1)
+    with torch.no_grad():
+        at_now = model(t_obs, values, mask, torch.zeros(2, 1))[:, 0]
+        before = model(t_obs, values, mask, t_obs[:, -2:-1])[:, 0]
+    torch.testing.assert_close(at_now[1], values[1, -1])
+    torch.testing.assert_close(at_now[0, 0], values[0, -1, 0])
+    torch.testing.assert_close(before[0, 1], values[0, -2, 1])
+
+
+def test_cmu_mirror_swaps_sides_and_flips_the_lateral_axis():
+    from motionfield.methods.predict.tasks import mirror_pairs, random_mirror
+
+    names = ["Spine", "LeftArm", "RightArm", "LThumb_EndSite", "RThumb_EndSite"]
+    pairs = mirror_pairs(names)
+    assert list(pairs) == [0, 2, 1, 4, 3]
+    windows = np.random.default_rng(0).normal(size=(64, 3, 5, 3)).astype(np.float32)
+    out = random_mirror(pairs)(np.random.default_rng(1), windows)
+    flipped = ~np.all(out == windows, axis=(1, 2, 3))
+    assert 10 < flipped.sum() < 54  # about half
+    expected = windows[flipped][:, :, pairs] * np.array([-1, 1, 1], np.float32)
+    np.testing.assert_array_equal(out[flipped], expected)
+
+
+def test_smpl_mirror_is_a_reflection_of_the_body():
+    """On a left-right symmetric skeleton the mirrored tokens' joints are the original
+    joints reflected and swapped: every distance between joints is kept, pairs swapped."""
+    from motionfield.body.skeleton import smpl_skeleton
+    from motionfield.methods.predict.smpl_task import SmplLoss, motion_to_tokens, smpl_mirror
+    from motionfield.methods.predict.tasks import mirror_pairs
+
+    rng = np.random.default_rng(0)
+    quats = rng.normal(size=(5, 24, 4))
+    tokens = motion_to_tokens(quats / np.linalg.norm(quats, axis=-1, keepdims=True),
+                              rng.normal(size=(5, 3)))[None].repeat(8, 0)
+    out = smpl_mirror()(np.random.default_rng(1), tokens)
+    pairs = mirror_pairs(smpl_skeleton().names, {"left_": "right_", "right_": "left_"})
+    loss = SmplLoss()
+    offsets = loss.offsets.numpy()
+    loss.offsets = torch.tensor((offsets + offsets[pairs] * [-1, 1, 1]) / 2)
+    before, after = (loss.positions(torch.tensor(x)).numpy() for x in (tokens, out))
+    mirrored = [b for b in range(8) if not np.allclose(out[b, :, 1], tokens[b, :, 1])]
+    assert mirrored
+    for b in mirrored:
+        swapped = before[b][:, pairs]
+        dist = np.linalg.norm(swapped[:, :, None] - swapped[:, None], axis=-1)
+        dist_after = np.linalg.norm(after[b][:, :, None] - after[b][:, None], axis=-1)
+        np.testing.assert_allclose(dist_after, dist, atol=1e-5)
+        np.testing.assert_allclose(after[b][..., 1], swapped[..., 1], atol=1e-5)  # height
+
+
+def test_time_warp_replays_windows_at_a_speed_within_the_bounds():
+    track = np.arange(40, dtype=np.float32)[None, :, None, None].repeat(32, 0)
+    source = warp_source_frames(10, 0.25)
+    out = time_warp(np.random.default_rng(0), track[:, :source], 10, 0.25)
+    speed = np.diff(out[:, :, 0, 0], axis=1)
+    assert out.shape == (32, 10, 1, 1) and np.all(out[:, 0] == 0)
+    assert np.allclose(speed, speed[:, :1], atol=1e-5)  # constant within a window
+    assert 0.75 - 1e-6 <= speed.min() and speed.max() <= 1.25 + 1e-6
+    assert speed.max() - speed.min() > 0.2
 
 
 def test_baselines():

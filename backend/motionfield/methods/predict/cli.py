@@ -18,6 +18,8 @@ def add_train(sub) -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-augment", dest="augment", action="store_false",
+                   help="train on the windows as they are (no mirroring / turning)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
     p.add_argument("--resume", action="store_true", help="continue the run in --output")
     p.set_defaults(func=_train)
@@ -42,7 +44,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = TrainConfig(task=args.task, steps=args.steps, batch=args.batch, lr=args.lr,
-                         seed=args.seed)
+                         seed=args.seed, augment=args.augment)
     path = train(args.model, config, Path(args.output),
                  Path(args.data) if args.data else None, resume=args.resume)
     print(path)

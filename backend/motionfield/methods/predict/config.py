@@ -46,7 +46,10 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. `history`/`future` are frame counts of the training windows;
-    `incomplete` is the share of batches whose history has frames and joints hidden."""
+    `incomplete` is the share of batches whose history has frames and joints hidden;
+    `augment` applies the task's augmentation (CMU: mirroring; SMPL: turns about the
+    vertical) to every batch; `speed_change` replays each window up to that much slower or
+    faster (0: off)."""
 
     task: str = "cmu"
     steps: int = 6000
@@ -59,6 +62,8 @@ class TrainConfig:
     incomplete: float = 0.5
     max_frame_drop: float = 0.5
     max_joint_drop: float = 0.3
+    augment: bool = True
+    speed_change: float = 0.2
     checkpoint_every: int = 500
     extra: dict = field(default_factory=dict)
 

@@ -43,6 +43,7 @@ class CmuBenchmark:
     root: Path
     skeleton: object  # CmuBenchmarkSkeleton
     used: np.ndarray  # the 25 joints models see
+    used_names: list[str]
     copy_to: np.ndarray  # joints set from the ones they coincide with, for the 38-joint error
     copy_from: np.ndarray
 
@@ -52,6 +53,7 @@ class CmuBenchmark:
         meta = json.loads((root / "skeleton.json").read_text())
         ltd = meta["ltd_eval"]
         return cls(root, load_cmu_skeleton(root), np.asarray(meta["ltd_25_joints_used_0based"]),
+                   list(meta["ltd_25_joints_used_names"]),
                    np.asarray(ltd["copied_joints_0based"]), np.asarray(ltd["copied_from_0based"]))
 
     def sequences(self, split: str) -> dict[str, list[np.ndarray]]:
@@ -104,6 +106,25 @@ class WindowSampler:
             start = rng.integers(0, len(seq) - self.length + 1)
             out.append(seq[start:start + self.length])
         return np.stack(out)
+
+
+def warp_source_frames(length: int, max_change: float) -> int:
+    """Frames a window must have so that `time_warp` can play it up to 1 + max_change fast."""
+    return int(np.ceil((length - 1) * (1.0 + max_change))) + 1
+
+
+def time_warp(rng: np.random.Generator, windows: np.ndarray, length: int,
+              max_change: float) -> np.ndarray:
+    """Augmentation: each window replayed at a random speed in [1 - max_change,
+    1 + max_change] (linear interpolation between frames), cut to `length` frames.
+    windows (B, >= warp_source_frames(length, max_change), ...) -> (B, length, ...)."""
+    speed = rng.uniform(1.0 - max_change, 1.0 + max_change, size=len(windows))
+    at = speed[:, None] * np.arange(length)  # source frame of each output frame
+    low = np.floor(at).astype(int)
+    high = np.minimum(low + 1, windows.shape[1] - 1)
+    share = (at - low).reshape(*at.shape, *([1] * (windows.ndim - 2))).astype(windows.dtype)
+    rows = np.arange(len(windows))[:, None]
+    return windows[rows, low] * (1 - share) + windows[rows, high] * share
 
 
 def incomplete_mask(rng: np.random.Generator, batch: int, frames: int, joints: int,

@@ -107,9 +107,6 @@ def predict_simlpe(model: SiMLPe, history: np.ndarray) -> np.ndarray:
     return model(torch.as_tensor(history, dtype=torch.float32)).numpy()
 
 
-SEAM_SECONDS = 0.15  # how fast the offset between the last observation and the fit fades
-
-
 def continue_smpl(checkpoint: Checkpoint, rotations: np.ndarray, root_translation: np.ndarray,
                   times: np.ndarray, query: np.ndarray,
                   joint_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -129,8 +126,8 @@ def continue_smpl(checkpoint: Checkpoint, rotations: np.ndarray, root_translatio
 
     Complete observations are resampled onto the training grid (25 fps ending at the last
     observation, the last `history` frames); incomplete ones are used at their own times.
-    The field's offset from the last observation at that instant fades out over
-    SEAM_SECONDS, so a continuation starts exactly where the keys end.
+    The field passes through each joint's last observation, so a continuation starts
+    exactly where the keys end.
     """
     from motionfield.body.rotations import matrix_to_quat, sixd_to_matrix
     from motionfield.body.skeleton import smpl_skeleton
@@ -154,13 +151,7 @@ def continue_smpl(checkpoint: Checkpoint, rotations: np.ndarray, root_translatio
         grid = times[keep]
         tokens = motion_to_tokens(rotations[keep], root_translation[keep])
         mask = np.concatenate([joint_mask[keep], joint_mask[keep, :1]], 1).astype(np.float32)
-    asked = np.concatenate([[0.0], query - now])
-    out = predict_field(checkpoint.model, grid - now, tokens[None], mask[None], asked)[0]
-    seen_now = mask[-1][:, None] * checkpoint.model.value_mask.numpy()
-    offset = (tokens[-1] - out[0]) * seen_now
-    fade = np.exp(-np.clip(asked[1:], 0.0, None) / SEAM_SECONDS)[:, None, None]
-    fade = np.where(asked[1:, None, None] < 0, 0.0, fade)  # gaps: no seam to match
-    out = out[1:] + fade * offset
+    out = predict_field(checkpoint.model, grid - now, tokens[None], mask[None], query - now)[0]
     rot = matrix_to_quat(sixd_to_matrix(out[:, :24].astype(np.float64)))
     return rot, out[:, ROOT_TOKEN, :3].astype(np.float64)
 

@@ -57,6 +57,12 @@ def masked_ridge(features: torch.Tensor, targets: torch.Tensor, mask: torch.Tens
     return torch.linalg.solve(system, rhs)
 
 
+def _gather_frames(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x (B, N, J, C), index (B, J) -> x[b, index[b, j], j] as (B, J, C)."""
+    picked = index[:, None, :, None].expand(-1, 1, -1, x.shape[-1])
+    return torch.gather(x, 1, picked)[:, 0]
+
+
 def _mlp(sizes: list[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:]):
@@ -94,22 +100,28 @@ class MotionField(nn.Module):
         self.features = nn.Linear(c.field_width, c.features)
         self.prior = nn.Linear(c.hidden, c.features * c.dims)
         self.log_ridge = nn.Parameter(torch.zeros(c.joints))
+        # How much each observation counts in the fit, by its time: meta-learned, so the
+        # fit can favour the recent past that decides the next frames. Starts at 1.
+        self.observation_weight = nn.Linear(time_in, 1)
+        nn.init.zeros_(self.observation_weight.weight)
+        nn.init.zeros_(self.observation_weight.bias)
 
     def time_features(self, t: torch.Tensor) -> torch.Tensor:
         """(..., ) seconds -> (..., 2L + 1): t / scale, sin and cos of each frequency."""
         angle = t[..., None] * self.frequencies
         return torch.cat([t[..., None] / self.config.time_scale, angle.sin(), angle.cos()], -1)
 
-    def anchors(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Each joint's last observed value; the mean pose where a joint was never seen.
-        values (B, N, J, D), mask (B, N, J) -> (B, J, D)."""
+    def anchors(self, values: torch.Tensor,
+                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each joint's last observed value (the mean pose where a joint was never seen) and
+        the index of that observation. values (B, N, J, D), mask (B, N, J) -> (B, J, D),
+        (B, J)."""
         n = mask.shape[1]
         order = mask * torch.arange(1, n + 1, dtype=mask.dtype)[None, :, None]
         last = order.argmax(dim=1)  # (B, J)
-        picked = torch.gather(values, 1, last[:, None, :, None].expand(-1, 1, -1,
-                                                                        values.shape[-1]))[:, 0]
+        picked = _gather_frames(values, last)
         seen = mask.amax(dim=1)[..., None] > 0
-        return torch.where(seen, picked, self.mean_pose.expand_as(picked))
+        return torch.where(seen, picked, self.mean_pose.expand_as(picked)), last
 
     def encode(self, t_obs: torch.Tensor, residuals: torch.Tensor,
                mask: torch.Tensor) -> torch.Tensor:
@@ -144,13 +156,18 @@ class MotionField(nn.Module):
         """
         mask = mask.to(values.dtype)
         values = torch.where(mask[..., None] > 0, values, torch.zeros_like(values))
-        anchor = self.anchors(values, mask)
+        anchor, last = self.anchors(values, mask)
         residuals = (values - anchor[:, None]) / self.scale * mask[..., None]
         codes = self.encode(t_obs, residuals, mask)
         count = t_obs.shape[1]
         feats = self.field_features(torch.cat([t_obs, t_query], 1), codes)
+        # Features relative to each joint's last observation: the field is 0 there, so the
+        # prediction starts exactly at the anchor whatever the fit does elsewhere.
+        feats = feats - _gather_frames(feats, last)[:, None]
         b, j, d, k = codes.shape[0], self.config.joints, self.config.dims, self.config.features
         prior = self.prior(codes).reshape(b, j, k, d)
-        readout = masked_ridge(feats[:, :count], residuals, mask, self.log_ridge.exp(), prior)
+        weight = 2 * torch.sigmoid(self.observation_weight(self.time_features(t_obs)))
+        readout = masked_ridge(feats[:, :count], residuals, mask * weight, self.log_ridge.exp(),
+                               prior)
         out = torch.einsum("bqjk,bjkd->bqjd", feats[:, count:], readout)
         return anchor[:, None] + out * self.scale * self.value_mask

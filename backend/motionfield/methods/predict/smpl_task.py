@@ -73,6 +73,27 @@ def random_yaw(rng: np.random.Generator, windows: np.ndarray) -> np.ndarray:
     return out
 
 
+def smpl_mirror():
+    """Augmentation: half the windows mirrored through the X = 0 plane (SMPL's left-right
+    axis): left and right joints swap, each rotation R becomes M R M with M = diag(-1, 1, 1)
+    (6D columns c0, c1 -> -M c0, M c1) and the root translation's X flips."""
+    from motionfield.methods.predict.tasks import mirror_pairs
+
+    pairs = np.append(mirror_pairs(smpl_skeleton().names, {"left_": "right_",
+                                                           "right_": "left_"}), ROOT_TOKEN)
+    sign = np.array([1, -1, -1, -1, 1, 1], dtype=np.float32)
+
+    def augment(rng: np.random.Generator, windows: np.ndarray) -> np.ndarray:
+        flip = rng.random(len(windows)) < 0.5
+        mirrored = windows[flip][:, :, pairs].copy()
+        mirrored[:, :, :24] *= sign
+        mirrored[:, :, ROOT_TOKEN, 0] *= -1.0
+        out = windows.copy()
+        out[flip] = mirrored
+        return random_yaw(rng, out)
+    return augment
+
+
 def clips_at_frame_time(sources=SOURCES, split: str = "train", progress: bool = True):
     """Every clip of `split` from the built sets, resampled to 25 fps, as tokens."""
     from motionfield.data.build import build, load_set
@@ -109,4 +130,4 @@ def smpl_task(data_root: Path):
                              "retargeted to SMPL, 25 fps"),
                 licence=("CC BY-NC 4.0 (Bandai Namco Research Motiondataset) and the CMU "
                          "Graphics Lab Motion Capture Database terms: non-commercial use"),
-                loss=SmplLoss(), augment=random_yaw)
+                loss=SmplLoss(), augment=smpl_mirror())

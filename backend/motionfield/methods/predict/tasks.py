@@ -43,8 +43,32 @@ def mean_joint_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     return (pred - target).norm(dim=-1).mean()
 
 
-def _unchanged(rng: np.random.Generator, windows: np.ndarray) -> np.ndarray:
-    return windows
+CMU_SIDES = {"Left": "Right", "Right": "Left", "LThumb": "RThumb", "RThumb": "LThumb"}
+
+
+def mirror_pairs(names, swap: dict[str, str] = CMU_SIDES) -> np.ndarray:
+    """For each joint, the index of its left/right counterpart (itself on the midline);
+    `swap` maps each side's name prefix to the other's."""
+    names = list(names)
+    out = []
+    for name in names:
+        side = next((k for k in swap if name.startswith(k)), None)
+        out.append(names.index(swap[side] + name[len(side):]) if side else names.index(name))
+    return np.asarray(out)
+
+
+def random_mirror(pairs: np.ndarray, lateral_axis: int = 0):
+    """Augmentation: half the windows mirrored left to right (the lateral coordinate negated,
+    left and right joints swapped). Root rotation is dropped in LTD's positions, so the
+    lateral axis is the body's own."""
+    def augment(rng: np.random.Generator, windows: np.ndarray) -> np.ndarray:
+        flip = rng.random(len(windows)) < 0.5
+        mirrored = windows[flip][:, :, pairs].copy()
+        mirrored[..., lateral_axis] *= -1.0
+        out = windows.copy()
+        out[flip] = mirrored
+        return out
+    return augment
 
 
 def cmu_task(root: Path) -> Task:
@@ -59,7 +83,7 @@ def cmu_task(root: Path) -> Task:
                 description=("CMU-Mocap prediction benchmark, training split (32 files, "
                              "ConvSeq2Seq/LTD), LTD 3D joint positions, every 2nd frame"),
                 licence="CMU Graphics Lab Motion Capture Database terms (free for all uses)",
-                loss=mean_joint_distance, augment=_unchanged)
+                loss=mean_joint_distance, augment=random_mirror(mirror_pairs(bench.used_names)))
 
 
 def load_task(name: str, data_root: Path | None = None) -> Task:

@@ -19,7 +19,12 @@ from tqdm import tqdm
 
 from motionfield.methods.predict.baselines import SiMLPe
 from motionfield.methods.predict.config import ModelConfig, TrainConfig
-from motionfield.methods.predict.data import WindowSampler, incomplete_mask
+from motionfield.methods.predict.data import (
+    WindowSampler,
+    incomplete_mask,
+    time_warp,
+    warp_source_frames,
+)
 from motionfield.methods.predict.model import MotionField
 from motionfield.methods.predict.tasks import Task, load_task
 
@@ -90,13 +95,19 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
     step, rng = 0, np.random.default_rng(config.seed)
     if resuming:
         step, rng = _restore(out, model, optimiser, schedule)
-    sampler = WindowSampler(task.train, config.history + config.future)
+    length = config.history + config.future
+    sampler = WindowSampler(task.train, warp_source_frames(length, config.speed_change))
     loss_fn = field_loss if kind == "field" else simlpe_loss
     bar = tqdm(total=config.steps, initial=step, disable=not progress, desc=f"train {kind}")
     model.train()
     last = config.steps if stop_after is None else min(config.steps, step + stop_after)
     while step < last:
-        windows = torch.from_numpy(task.augment(rng, sampler.sample(rng, config.batch)))
+        windows = sampler.sample(rng, config.batch)
+        if config.speed_change:
+            windows = time_warp(rng, windows, length, config.speed_change)
+        if config.augment:
+            windows = task.augment(rng, windows)
+        windows = torch.from_numpy(windows)
         mask = torch.from_numpy(history_mask(rng, config, config.batch, task.joints))
         if kind == "simlpe":
             mask = torch.ones_like(mask)  # trained on complete histories, as published
