@@ -1,7 +1,7 @@
 """Operators: backend start/stop/restart/log, Import mocap (a BVH through the backend's
-`convert` job), Continue Motion (the `predict` job), cancel. Jobs never block the UI:
-submit returns at once and a timer polls; in background mode (blender -b, bpy as a module)
-the same operators block instead."""
+`convert` job), Continue Motion and Fill Between Keys (the `predict` job), cancel. Jobs
+never block the UI: submit returns at once and a timer polls; in background mode (blender
+-b, bpy as a module) the same operators block instead."""
 
 from __future__ import annotations
 
@@ -144,42 +144,86 @@ class MOTIONFIELD_OT_predict(bpy.types.Operator):
         from .predict import NOT_SMPL, is_smpl_armature, keyed_range, read_smpl_motion
 
         scene, obj = context.scene, context.active_object
-        output = _settings_output(context, "prediction")
         try:
             if not is_smpl_armature(obj):
                 raise ValueError(NOT_SMPL)
             start, end = keyed_range(obj)
             start = max(start, end - self.history * scene_fps(scene))
             rot, trans, times = read_smpl_motion(scene, obj, start, end)
-            ensure_backend(context)
-            params = {"fps": output_fps(scene, output), "mode": "continue",
-                      "seconds": self.seconds}
-            arrays = {"rotations": rot.astype(np.float32),
-                      "root_translation": trans.astype(np.float32), "times": times}
-            first = float(np.ceil(start))
-            if should_block():
-                result = BACKEND.client.run("predict", params, arrays)
-                frames = apply_prediction(scene, obj, first, result.arrays)
-                self.report({"INFO"}, f"keyed {frames} frames after frame {end:g}")
-                return {"FINISHED"}
-            job = BACKEND.client.submit("predict", params, arrays)
-        except (BackendError, OSError, ValueError) as e:
+        except ValueError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
-        _pending[job] = {"scene": scene.name, "output": output, "target": obj.name,
-                         "predict_from": first}
-        _watch(context, job, f"continuing {obj.name}...")
-        return {"FINISHED"}
+        return _run_predict(self, context, "continue", {"seconds": self.seconds},
+                            float(np.ceil(start)), (rot, trans, times, None))
 
 
-def apply_prediction(scene, obj, first_frame: float, arrays: dict) -> int:
-    """Append a predict result to `obj`'s action; its times count from `first_frame`."""
+class MOTIONFIELD_OT_fill(bpy.types.Operator):
+    """Key every frame between the active SMPL armature's keys, and the bones a key left
+    out, with the motion the model infers from all the keys (the predict job's fill)"""
+    bl_idname = "motionfield.fill"
+    bl_label = "Fill Between Keys"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        from .keyframes import scene_fps
+        from .predict import keyed_frames, read_smpl_poses
+
+        scene, obj = context.scene, context.active_object
+        try:
+            frames, mask = keyed_frames(obj)
+            if len(frames) < 2:
+                raise ValueError(f"{obj.name} needs keys on at least two frames to fill")
+            if not mask[:, 0].any():
+                raise ValueError("key the pelvis at least once: it carries the root")
+            rot, trans = read_smpl_poses(scene, obj, frames)
+        except ValueError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        times = (frames - frames[0]) / scene_fps(scene)
+        return _run_predict(self, context, "fill", {}, float(frames[0]),
+                            (rot, trans, times, None if mask.all() else mask))
+
+
+def _run_predict(operator, context, mode: str, params: dict, first_frame: float,
+                 observed) -> set[str]:
+    """Send observed SMPL motion (rotations, root translation, times from `first_frame`,
+    joint mask or None) to the predict job and key its answer on the active object."""
+    scene, obj = context.scene, context.active_object
+    rot, trans, times, mask = observed
+    params = {"fps": output_fps(scene, _settings_output(context, "prediction")), "mode": mode,
+              **params}
+    arrays = {"rotations": rot.astype(np.float32), "root_translation": trans.astype(np.float32),
+              "times": times}
+    if mask is not None:
+        arrays["joint_mask"] = mask.astype(np.float32)
+    try:
+        ensure_backend(context)
+        if should_block():
+            result = BACKEND.client.run("predict", params, arrays)
+            count = apply_prediction(scene, obj, first_frame, result.arrays, mode)
+            operator.report({"INFO"}, f"keyed {count} frames on {obj.name}")
+            return {"FINISHED"}
+        job = BACKEND.client.submit("predict", params, arrays)
+    except (BackendError, OSError, ValueError) as e:
+        operator.report({"ERROR"}, str(e))
+        return {"CANCELLED"}
+    _pending[job] = {"scene": scene.name, "output": None, "target": obj.name,
+                     "predict": (mode, first_frame)}
+    _watch(context, job, f"{'continuing' if mode == 'continue' else 'filling'} {obj.name}...")
+    return {"FINISHED"}
+
+
+def apply_prediction(scene, obj, first_frame: float, arrays: dict,
+                     mode: str = "continue") -> int:
+    """Key a predict result on `obj`'s action; its times count from `first_frame`. A
+    continuation replaces what follows its first frame; a fill only adds keys."""
     from .keyframes import scene_fps
-    from .predict import append_keys
+    from .predict import append_keys, fill_keys
 
     frames = first_frame + np.asarray(arrays["times"], dtype=np.float64) * scene_fps(scene)
-    return append_keys(obj, np.asarray(arrays["rotations"], dtype=np.float64),
-                       np.asarray(arrays["root_translation"], dtype=np.float64), frames)
+    write = append_keys if mode == "continue" else fill_keys
+    return write(obj, np.asarray(arrays["rotations"], dtype=np.float64),
+                 np.asarray(arrays["root_translation"], dtype=np.float64), frames)
 
 
 def _watch(context, job: str, message: str) -> None:
@@ -278,12 +322,14 @@ def _conclude(event, info, scene, settings) -> None:
     if event.type == "result" and scene is not None:
         target = bpy.data.objects.get(info["target"]) if info["target"] else None
         try:
-            if "predict_from" in info:
+            if "predict" in info:
                 if target is None:
                     raise ValueError(f"{info['target']} is gone; prediction not keyed")
-                count = apply_prediction(scene, target, info["predict_from"], event.arrays)
+                mode, first_frame = info["predict"]
+                count = apply_prediction(scene, target, first_frame, event.arrays, mode)
                 obj, action = target, target.animation_data.action
-                message = f"keyed {count} predicted frames on {obj.name}"
+                message = f"keyed {count} {'predicted' if mode == 'continue' else 'filled'}" \
+                          f" frames on {obj.name}"
             else:
                 obj, action = apply_motion(scene, event.content, event.arrays, info["output"],
                                            target)
@@ -314,5 +360,6 @@ def _redraw() -> None:
 
 classes = (MOTIONFIELD_OT_backend_start, MOTIONFIELD_OT_backend_stop,
            MOTIONFIELD_OT_backend_restart, MOTIONFIELD_OT_backend_log,
-           MOTIONFIELD_OT_import_mocap, MOTIONFIELD_OT_predict, MOTIONFIELD_OT_cancel,
+           MOTIONFIELD_OT_import_mocap, MOTIONFIELD_OT_predict, MOTIONFIELD_OT_fill,
+           MOTIONFIELD_OT_cancel,
            MOTIONFIELD_OT_save_bone_map)

@@ -47,6 +47,7 @@ class MOTIONFIELD_PT_main(bpy.types.Panel):
                 col.operator("motionfield.import_mocap", icon="IMPORT")
             elif name == "predict" and offered:
                 col.operator("motionfield.predict", icon="NEXT_KEYFRAME")
+                col.operator("motionfield.fill", icon="KEYFRAME")
             else:
                 col.label(text=help_text if offered else "not offered by this backend yet",
                           icon="NONE" if offered else "INFO")

@@ -1,5 +1,6 @@
-"""Prediction in Blender: read the SMPL motion an armature shows over a frame range, and
-append the backend's continuation to its action right after the last key."""
+"""Prediction in Blender: read the SMPL motion an armature shows (over a frame range, or at
+its keys), and write the backend's answer into its action: a continuation right after the
+last key, or the frames between the keys filled."""
 
 from __future__ import annotations
 
@@ -28,32 +29,63 @@ def keyed_range(obj) -> tuple[float, float]:
 
 
 def read_smpl_motion(scene, obj, frame_start: float, frame_end: float):
-    """The armature's SMPL motion at every scene frame in [frame_start, frame_end].
-
-    Returns rotations (T, 24, 4) wxyz SMPL local rotations, root translation (T, 3) metres
-    in the SMPL frame, and times (T,) seconds from frame_start. The pose is read after
-    Blender evaluates each frame, so it is what the viewport shows (F-curve interpolation,
-    NLA). The scene's current frame is restored.
-    """
-    if not is_smpl_armature(obj):
-        raise ValueError(NOT_SMPL)
+    """The armature's SMPL motion at every scene frame in [frame_start, frame_end]:
+    read_smpl_poses at those frames, and times (T,) seconds from the first."""
     frames = np.arange(int(np.ceil(frame_start)), int(np.floor(frame_end)) + 1)
     if len(frames) < 2:
         raise ValueError("the frame range must hold at least two frames")
+    rotations, translation = read_smpl_poses(scene, obj, frames)
+    return rotations, translation, (frames - frames[0]) / scene_fps(scene)
+
+
+def read_smpl_poses(scene, obj, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The armature's SMPL pose at each of `frames` (subframes allowed): rotations
+    (T, 24, 4) wxyz SMPL local rotations and the root translation (T, 3), metres in the SMPL
+    frame. The pose is read after Blender evaluates each frame, so it is what the viewport
+    shows (F-curve interpolation, NLA). The scene's current frame is restored."""
+    if not is_smpl_armature(obj):
+        raise ValueError(NOT_SMPL)
     bones = [obj.pose.bones[n] for n in SMPL_NAMES]
     pose = np.empty((len(frames), 24, 4))
     location = np.empty((len(frames), 3))
     current = scene.frame_current
     try:
         for i, f in enumerate(frames):
-            scene.frame_set(int(f))
+            whole = int(np.floor(f))
+            scene.frame_set(whole, subframe=float(f - whole))
             pose[i] = [tuple(b.rotation_quaternion) for b in bones]
             location[i] = tuple(bones[0].location)
     finally:
         scene.frame_set(current)
     local = bone_to_smpl_rotations(pose, bone_rest_rotations(obj, SMPL_NAMES))
-    translation = root_translation_of(obj, SMPL_NAMES[0], location)
-    return local, translation, (frames - frames[0]) / scene_fps(scene)
+    return local, root_translation_of(obj, SMPL_NAMES[0], location)
+
+
+def _bone_paths(j: int) -> list[tuple[str, int]]:
+    """(data path, index) of the curves that key SMPL bone j (the pelvis: its location too)."""
+    name = SMPL_NAMES[j]
+    out = [(f'pose.bones["{name}"].rotation_quaternion', i) for i in range(4)]
+    return out + ([(f'pose.bones["{name}"].location', i) for i in range(3)] if j == 0 else [])
+
+
+def keyed_frames(obj) -> tuple[np.ndarray, np.ndarray]:
+    """The frames where the armature's SMPL bones have keys (K,), and which bones have one
+    at each (K, 24) of 0 and 1."""
+    if not is_smpl_armature(obj) or obj.animation_data is None or \
+            obj.animation_data.action is None:
+        raise ValueError(f"{NOT_SMPL}, with keys")
+    curves = _curves(obj)
+    per_bone = []
+    for j in range(len(SMPL_NAMES)):
+        frames: set[float] = set()
+        for path, index in _bone_paths(j):
+            curve = curves.find(path, index=index)
+            if curve is not None:
+                frames.update(np.round(_points(curve)[0][:, 0], 3).tolist())
+        per_bone.append(frames)
+    every = np.array(sorted(set().union(*per_bone)))
+    mask = np.array([[f in bone for bone in per_bone] for f in every], dtype=np.float32)
+    return every, mask.reshape(len(every), len(SMPL_NAMES))
 
 
 def _curves(obj):
@@ -71,23 +103,56 @@ def _curves(obj):
 
 def append_keys(obj, rotations: np.ndarray, root_translation: np.ndarray,
                 frames: np.ndarray) -> int:
-    """Add keys at `frames` (after the existing ones) to the action's rotation and root
-    location curves; quaternion signs continue the last existing key's hemisphere so the
-    seam interpolates the short way. Returns the number of frames keyed."""
+    """Add keys at `frames` (after the existing ones, which it replaces from frames[0] on)
+    to the action's rotation and root location curves; quaternion signs continue the last
+    existing key's hemisphere so the seam interpolates the short way. Returns the number of
+    frames keyed."""
+    curves = _curves(obj)
+
+    def hemisphere(path, quats):
+        previous = np.array([_last_value(curves, path, i) for i in range(4)])
+        return -1.0 if np.dot(quats[0], previous) < 0 else 1.0  # the track is continuous
+
+    def merge(existing, new_frames):
+        return existing < new_frames[0] - 1e-4, np.ones(len(new_frames), bool)
+
+    _write(obj, curves, rotations, root_translation, frames, hemisphere, merge)
+    return len(frames)
+
+
+def fill_keys(obj, rotations: np.ndarray, root_translation: np.ndarray,
+              frames: np.ndarray) -> int:
+    """Key each curve at those of `frames` where it has no key yet; existing keys stay as
+    they are. Quaternion signs follow the curves' current values at each frame. Returns the
+    number of frames that got a key on some curve."""
+    curves = _curves(obj)
+
+    def hemisphere(path, quats):
+        current = np.array([[_value_at(curves, path, i, f) for i in range(4)] for f in frames])
+        return np.where(np.sum(quats * current, axis=1) < 0, -1.0, 1.0)[:, None]
+
+    added = np.zeros(len(frames), bool)
+
+    def merge(existing, new_frames):
+        new = np.abs(new_frames[:, None] - existing[None, :]).min(axis=1, initial=np.inf) > 1e-3
+        added[new] = True
+        return np.ones(len(existing), bool), new
+
+    _write(obj, curves, rotations, root_translation, frames, hemisphere, merge)
+    return int(added.sum())
+
+
+def _write(obj, curves, rotations, root_translation, frames, hemisphere, merge) -> None:
+    """Write SMPL poses at `frames` into the bones' curves: `hemisphere(path, quats)` gives
+    the quaternion signs, `merge(existing_frames, frames)` which keys stay and which come."""
     quats = smpl_to_bone_rotations(rotations, bone_rest_rotations(obj, SMPL_NAMES))
     location = root_location(obj, SMPL_NAMES[0], root_translation)
-    curves = _curves(obj)
     for j, name in enumerate(SMPL_NAMES):
-        path = f'pose.bones["{name}"].rotation_quaternion'
-        previous = np.array([_last_value(curves, path, i) for i in range(4)])
-        if np.dot(quats[0, j], previous) < 0:  # the track is continuous; match its start
-            quats[:, j] *= -1
-        for i in range(4):
-            _extend(curves, path, i, name, frames, quats[:, j, i])
-    for i in range(3):
-        _extend(curves, f'pose.bones["{SMPL_NAMES[0]}"].location', i, SMPL_NAMES[0], frames,
-                location[:, i])
-    return len(frames)
+        rotation = f'pose.bones["{name}"].rotation_quaternion'
+        track = quats[:, j] * hemisphere(rotation, quats[:, j])
+        for path, index in _bone_paths(j):
+            values = track[:, index] if path == rotation else location[:, index]
+            _merge(curves, path, index, name, frames, values, merge)
 
 
 def _last_value(curves, path: str, index: int) -> float:
@@ -97,14 +162,30 @@ def _last_value(curves, path: str, index: int) -> float:
     return curve.keyframe_points[-1].co[1]
 
 
-def _extend(curves, path: str, index: int, group: str, frames: np.ndarray,
-            values: np.ndarray) -> None:
-    curve = curves.find(path, index=index) or curves.new(path, index=index, action_group=group)
+def _value_at(curves, path: str, index: int, frame: float) -> float:
+    curve = curves.find(path, index=index)
+    if curve is None or not len(curve.keyframe_points):
+        return 1.0 if index == 0 else 0.0
+    return curve.evaluate(frame)
+
+
+def _points(curve) -> tuple[np.ndarray, np.ndarray]:
+    """A curve's keys: (N, 2) frame/value pairs and (N,) interpolation enums."""
     points = curve.keyframe_points
     co = np.empty(2 * len(points), dtype=np.float32)
     interp = np.empty(len(points), dtype=np.int32)
     points.foreach_get("co", co)
     points.foreach_get("interpolation", interp)
-    keep = co[0::2] < frames[0] - 1e-4  # keys at or after the seam are replaced
-    write_points(curve, np.concatenate([co.reshape(-1, 2)[keep], np.stack([frames, values], 1)]),
-                 np.concatenate([interp[keep], np.full(len(frames), LINEAR, np.int32)]))
+    return co.reshape(-1, 2), interp
+
+
+def _merge(curves, path: str, index: int, group: str, frames: np.ndarray,
+           values: np.ndarray, merge) -> None:
+    """The curve's kept keys and the chosen new ones (LINEAR), in frame order."""
+    curve = curves.find(path, index=index) or curves.new(path, index=index, action_group=group)
+    co, interp = _points(curve)
+    keep, new = merge(co[:, 0], frames)
+    co = np.concatenate([co[keep], np.stack([frames, values], 1)[new]])
+    interp = np.concatenate([interp[keep], np.full(int(new.sum()), LINEAR, np.int32)])
+    order = np.argsort(co[:, 0], kind="stable")
+    write_points(curve, co[order], interp[order])

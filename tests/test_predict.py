@@ -10,6 +10,7 @@ import torch
 from motionfield.methods.predict.baselines import (
     SiMLPe,
     constant_velocity,
+    cubic_interpolation,
     dct_matrix,
     zero_velocity,
 )
@@ -17,10 +18,12 @@ from motionfield.methods.predict.config import ModelConfig, TrainConfig
 from motionfield.methods.predict.data import (
     CmuBenchmark,
     incomplete_mask,
+    interpolate_observed,
     repair,
     time_warp,
     warp_source_frames,
 )
+from motionfield.methods.predict.infer import fill_field
 from motionfield.methods.predict.model import MotionField, masked_ridge
 
 
@@ -160,6 +163,34 @@ def test_repair_interpolates_gaps_and_fills_unseen_joints():
     out = repair(values, mask, fallback=np.array([[0.0], [5.0]]))
     assert np.allclose(out[0, :, 0, 0], [0, 1, 2, 3, 4])
     assert np.allclose(out[0, :, 1, 0], 5.0)
+
+
+def test_interpolation_baselines_pass_through_the_keys():
+    t = np.array([0.0, 1.0, 2.0, 4.0])
+    keys = np.stack([t ** 2, 3 * t + 1], -1)[None, :, None, :]  # (1, 4, 1, 2)
+    query = np.array([0.0, 1.5, 1.0, 3.0, 4.0, 5.0])
+    linear = interpolate_observed(t, keys, np.ones((1, 4, 1)), query)
+    cubic = cubic_interpolation(t, keys, query)
+    for out in (linear, cubic):
+        np.testing.assert_allclose(out[0, [0, 2, 4], 0], keys[0, [0, 1, 3], 0])
+        np.testing.assert_allclose(out[0, :, 0, 1], np.minimum(3 * query + 1, 13))  # a line
+        np.testing.assert_allclose(out[0, -1, 0], keys[0, -1, 0])  # held after the last key
+    assert linear[0, 1, 0, 0] == pytest.approx(2.5)
+    assert cubic[0, 1, 0, 0] == pytest.approx(2.25)  # follows the parabola
+
+
+def test_filling_passes_through_every_observation():
+    torch.manual_seed(0)
+    model = MotionField(ModelConfig(joints=3, dims=2, hidden=16, basis=4, features=8,
+                                    field_width=16)).eval()
+    t_obs = np.linspace(-1.0, 0.0, 6)
+    values = np.random.default_rng(0).normal(size=(2, 6, 3, 2)).astype(np.float32)
+    mask = np.ones((2, 6, 3), np.float32)
+    mask[1, 2, 0] = 0.0
+    out = fill_field(model, t_obs, values, mask, t_obs)
+    seen = mask > 0
+    np.testing.assert_allclose(out[seen], values[seen], atol=1e-5)
+    assert not np.allclose(out[1, 2, 0], values[1, 2, 0])  # the hidden entry is inferred
 
 
 def test_incomplete_mask_hides_the_asked_share():
@@ -308,4 +339,6 @@ def test_eval_cli_on_a_folder_of_bvh_writes_the_table(data_root, tmp_path):
         assert all(v > 0 for v in table[method].values())
     assert set(table["per_action"]["ours"]) == {"dance"}
     assert set(table["incomplete"]) == {"missing_frames_30", "missing_joints_30"}
+    for method in ("ours", "linear", "cubic"):  # filling from keys 120, 200, 400 ms apart
+        assert set(table["fill"]["average"][method]) == {"120", "200", "400"}
     assert main(["eval", "predict", "--data", str(tmp_path / "nothing")]) == 2

@@ -2,6 +2,8 @@
 
 * zero velocity: the last observed pose held;
 * constant velocity: the last frame-to-frame step repeated;
+* for filling gaps between keys: linear interpolation, and a Catmull-Rom cubic (the curve
+  Blender's automatic Bezier handles approximate);
 * siMLPe (Guo et al., "Back to MLP: a simple baseline for human motion prediction",
   WACV 2023), rebuilt from the paper and trained by our own code on the same windows:
   DCT over time, a spatial FC in and out, 48 blocks of temporal FC + spatial LayerNorm with
@@ -29,6 +31,24 @@ def constant_velocity(history: np.ndarray, future: int) -> np.ndarray:
     step = history[:, -1:] - history[:, -2:-1]
     k = np.arange(1, future + 1, dtype=history.dtype)[None, :, None, None]
     return history[:, -1:] + k * step
+
+
+def cubic_interpolation(t_keys: np.ndarray, keys: np.ndarray,
+                        t_query: np.ndarray) -> np.ndarray:
+    """Catmull-Rom through the keys (tangent at a key: the central difference of its
+    neighbours, np.gradient; one-sided at the ends), values held beyond the first and last.
+    t_keys (K,) increasing, keys (B, K, J, D), t_query (Q,) -> (B, Q, J, D)."""
+    t_keys = np.asarray(t_keys, dtype=np.float64)
+    t = np.clip(np.asarray(t_query, dtype=np.float64), t_keys[0], t_keys[-1])
+    slope = np.gradient(keys, t_keys, axis=1, edge_order=1)
+    i = np.clip(np.searchsorted(t_keys, t, side="right") - 1, 0, len(t_keys) - 2)
+    span = t_keys[i + 1] - t_keys[i]
+    u = ((t - t_keys[i]) / span)[None, :, None, None]
+    h = span[None, :, None, None]
+    p0, p1, m0, m1 = keys[:, i], keys[:, i + 1], slope[:, i] * h, slope[:, i + 1] * h
+    u2, u3 = u * u, u * u * u
+    return ((2 * u3 - 3 * u2 + 1) * p0 + (u3 - 2 * u2 + u) * m0 + (-2 * u3 + 3 * u2) * p1
+            + (u3 - u2) * m1).astype(keys.dtype)
 
 
 def dct_matrix(n: int) -> torch.Tensor:

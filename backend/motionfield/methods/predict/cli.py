@@ -20,6 +20,10 @@ def add_train(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-augment", dest="augment", action="store_false",
                    help="train on the windows as they are (no mirroring / turning)")
+    p.add_argument("--speed-change", type=float, default=0.2,
+                   help="replay windows up to this much slower or faster (0: off)")
+    p.add_argument("--fill-weight", type=float, default=0.5,
+                   help="weight of the error over the history (gap filling) in the field's loss")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
     p.add_argument("--resume", action="store_true", help="continue the run in --output")
     p.set_defaults(func=_train)
@@ -44,7 +48,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = TrainConfig(task=args.task, steps=args.steps, batch=args.batch, lr=args.lr,
-                         seed=args.seed, augment=args.augment)
+                         seed=args.seed, augment=args.augment,
+                         speed_change=args.speed_change, fill_weight=args.fill_weight)
     path = train(args.model, config, Path(args.output),
                  Path(args.data) if args.data else None, resume=args.resume)
     print(path)

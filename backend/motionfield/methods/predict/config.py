@@ -49,7 +49,8 @@ class TrainConfig:
     `incomplete` is the share of batches whose history has frames and joints hidden;
     `augment` applies the task's augmentation (CMU: mirroring; SMPL: turns about the
     vertical) to every batch; `speed_change` replays each window up to that much slower or
-    faster (0: off)."""
+    faster (0: off); `fill_weight` weighs the error over the history (gaps filled) against
+    the future's (field only)."""
 
     task: str = "cmu"
     steps: int = 6000
@@ -60,10 +61,11 @@ class TrainConfig:
     history: int = 50
     future: int = 25
     incomplete: float = 0.5
-    max_frame_drop: float = 0.5
+    max_frame_drop: float = 0.8
     max_joint_drop: float = 0.3
     augment: bool = True
     speed_change: float = 0.2
+    fill_weight: float = 0.5
     checkpoint_every: int = 500
     extra: dict = field(default_factory=dict)
 

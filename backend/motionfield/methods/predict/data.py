@@ -143,20 +143,27 @@ def incomplete_mask(rng: np.random.Generator, batch: int, frames: int, joints: i
     return mask
 
 
+def interpolate_observed(t_obs: np.ndarray, values: np.ndarray, mask: np.ndarray,
+                         t_query: np.ndarray) -> np.ndarray:
+    """Linear interpolation in time through each joint's observed entries, holding the
+    nearest observation beyond them; 0 for a joint never observed.
+    t_obs (N,), values (B, N, J, D), mask (B, N, J), t_query (Q,) -> (B, Q, J, D)."""
+    out = np.zeros((values.shape[0], len(t_query), *values.shape[2:]), dtype=values.dtype)
+    for b in range(values.shape[0]):
+        for j in range(values.shape[2]):
+            seen = mask[b, :, j] > 0
+            if seen.any():
+                for d in range(values.shape[3]):
+                    out[b, :, j, d] = np.interp(t_query, t_obs[seen], values[b, seen, j, d])
+    return out
+
+
 def repair(values: np.ndarray, mask: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     """Fill hidden entries by linear interpolation over frames, per joint, holding the
     nearest observation at the ends; a joint never observed takes `fallback` (J, D).
     This is the "repair, then predict" treatment the baselines get (R+LTD in NeRMo)."""
-    out = values.copy()
-    frames = np.arange(values.shape[1])
-    for b in range(values.shape[0]):
-        for j in range(values.shape[2]):
-            seen = mask[b, :, j] > 0
-            if seen.all():
-                continue
-            if not seen.any():
-                out[b, :, j] = fallback[j]
-                continue
-            for d in range(values.shape[3]):
-                out[b, :, j, d] = np.interp(frames, frames[seen], values[b, seen, j, d])
-    return out
+    frames = np.arange(values.shape[1], dtype=np.float64)
+    out = interpolate_observed(frames, values, mask, frames)
+    never = ~(mask > 0).any(axis=1)[:, None, :, None]  # (B, 1, J, 1)
+    out = np.where(never, np.broadcast_to(fallback, out.shape), out)
+    return np.where(mask[..., None] > 0, values, out).astype(values.dtype)

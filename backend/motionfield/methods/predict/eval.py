@@ -8,12 +8,15 @@ over all 38 joints with LTD's copied joints, at frames 1, 3, 7, 9, 13, 24 after 
 history frames hidden (`missing_frames_30`), or 30% of the (frame, joint) entries hidden at
 random (`missing_joints_30`), drawn from a generator seeded with 1234567890 per action.
 Ours sees only what is observed; the baselines get the gaps filled by linear interpolation
-first ("repair, then predict").
+first ("repair, then predict"). Filling (in-betweening): in the same 50 history frames only
+every 3rd, 5th or 10th frame is kept as a key (120, 200, 400 ms apart, the last frame always
+kept); MPJPE over the frames after the first key that were not kept; ours (`fill_field`, the
+field pinned to every key) against linear and Catmull-Rom interpolation of the keys.
 
 Any folder of BVH files: each file retargeted onto SMPL (shipped skeleton), resampled to
-25 fps, 8 windows of 50 + 25 frames per file drawn as above; the `smpl` checkpoints; MPJPE
-in millimetres over the 24 SMPL joints after forward kinematics on the shipped skeleton,
-root translation included; an "action" is the file's folder.
+25 fps, 8 windows of 50 + 25 frames per file drawn, predicted and filled as above; the
+`smpl` checkpoints; MPJPE in millimetres over the 24 SMPL joints after forward kinematics
+on the shipped skeleton, root translation included; an "action" is the file's folder.
 """
 
 from __future__ import annotations
@@ -25,18 +28,24 @@ from pathlib import Path
 
 import numpy as np
 
-from motionfield.methods.predict.baselines import constant_velocity, zero_velocity
+from motionfield.methods.predict.baselines import (
+    constant_velocity,
+    cubic_interpolation,
+    zero_velocity,
+)
 from motionfield.methods.predict.data import (
     CMU_FRAME_TIME,
     CMU_SEED,
     CMU_TARGET_FRAMES,
     CmuBenchmark,
     incomplete_mask,
+    interpolate_observed,
     ltd_windows,
     repair,
 )
 from motionfield.methods.predict.infer import (
     Checkpoint,
+    fill_field,
     load_checkpoint,
     predict_field,
     predict_simlpe,
@@ -45,6 +54,7 @@ from motionfield.methods.predict.infer import (
 
 HORIZONS_MS = (80, 160, 320, 400, 560, 1000)
 HISTORY = 50
+KEY_SPACINGS = (3, 5, 10)  # frames between kept keys when filling: 120, 200, 400 ms
 CONDITIONS = {"complete": (0.0, 0.0), "missing_frames_30": (0.3, 0.0),
               "missing_joints_30": (0.0, 0.3)}
 PUBLISHED = {
@@ -78,14 +88,51 @@ def methods(ours: Checkpoint, simlpe: Checkpoint | None, fallback: np.ndarray) -
     return table
 
 
-def evaluate(windows: dict[str, np.ndarray], ours: Checkpoint, simlpe: Checkpoint | None,
-             errors: Callable[[np.ndarray, str], np.ndarray],
-             conditions: dict = CONDITIONS) -> dict:
-    """The full table {condition: {method: {action: {horizon_ms: mm}}}} plus timings.
+def fill_methods(ours: Checkpoint) -> dict:
+    """Each method as (t_keys (K,), keys (B, K, J, D), t (N,)) -> (B, N, J, D)."""
+    def field(t_keys, keys, t):
+        return fill_field(ours.model, t_keys, keys, np.ones(keys.shape[:3], np.float32), t)
 
-    windows : {action: (B, 50 + 25, J, D)} model values; errors(pred, action) gives the
-    (25,) mean joint error per predicted frame over that action's windows.
+    def linear(t_keys, keys, t):
+        return interpolate_observed(t_keys, keys, np.ones(keys.shape[:3], np.float32), t)
+
+    return {"ours": field, "linear": linear, "cubic": cubic_interpolation}
+
+
+def key_frames(frames: int, spacing: int) -> np.ndarray:
+    """Indices of the kept keys: every `spacing`-th frame counted back from the last."""
+    return np.arange(frames - 1, -1, -spacing)[::-1]
+
+
+def evaluate_fill(windows: dict[str, np.ndarray], ours: Checkpoint,
+                  errors: Callable[[np.ndarray, str, slice], np.ndarray]) -> dict:
+    """{method: {action: {spacing_ms: mm}}}: the history's in-betweens from sparse keys."""
+    table = fill_methods(ours)
+    t = np.arange(HISTORY) * ours.frame_time
+    results: dict = {m: {} for m in table}
+    for action, win in windows.items():
+        for spacing in KEY_SPACINGS:
+            keys = key_frames(HISTORY, spacing)
+            between = np.setdiff1d(np.arange(keys[0], HISTORY), keys)
+            ms = str(int(round(spacing * ours.frame_time * 1000)))
+            for name, method in table.items():
+                filled = method(t[keys], win[:, keys], t)
+                err = errors(filled, action, slice(0, HISTORY))[between].mean()
+                results[name].setdefault(action, {})[ms] = float(err)
+    return results
+
+
+def evaluate(windows: dict[str, np.ndarray], ours: Checkpoint, simlpe: Checkpoint | None,
+             errors: Callable[[np.ndarray, str, slice], np.ndarray],
+             conditions: dict = CONDITIONS) -> dict:
+    """The full table {condition: {method: {action: {horizon_ms: mm}}}}, the filling
+    table (evaluate_fill) and timings.
+
+    windows : {action: (B, 50 + 25, J, D)} model values; errors(values, action, frames)
+    gives the mean joint error per frame over that action's windows against the truth's
+    `frames` (a slice of the window).
     """
+    future = slice(HISTORY, None)
     table = methods(ours, simlpe, ours.model.mean_pose.numpy())
     frames = horizon_frames(ours.frame_time)
     results: dict = {c: {m: {} for m in table} for c in conditions}
@@ -100,10 +147,11 @@ def evaluate(windows: dict[str, np.ndarray], ours: Checkpoint, simlpe: Checkpoin
                 start = time.perf_counter()
                 pred = method(history, mask)
                 seconds[name] += time.perf_counter() - start
-                err = errors(pred, action)
+                err = errors(pred, action, future)
                 results[condition][name][action] = {str(h): float(err[f])
                                                     for h, f in zip(HORIZONS_MS, frames)}
-    return {"results": results, "seconds": seconds}
+    return {"results": results, "fill": evaluate_fill(windows, ours, errors),
+            "seconds": seconds}
 
 
 def evaluate_cmu(data: Path, ours: Checkpoint, simlpe: Checkpoint | None,
@@ -113,8 +161,8 @@ def evaluate_cmu(data: Path, ours: Checkpoint, simlpe: Checkpoint | None,
     full_windows = bench.test_windows(HISTORY)
     windows = {a: w[:, :, bench.used].astype(np.float32) for a, w in full_windows.items()}
 
-    def errors(pred, action):
-        truth = full_windows[action][:, HISTORY:]
+    def errors(pred, action, frames):
+        truth = full_windows[action][:, frames]
         full = bench.full_pose(pred, truth)  # LTD's 38 joints
         return np.linalg.norm(full - truth, axis=-1).mean(axis=(0, 2))
 
@@ -131,10 +179,10 @@ def evaluate_folder(folder: Path, ours: Checkpoint, simlpe: Checkpoint | None,
     positions = SmplLoss().positions
     windows = bvh_folder_windows(folder)
 
-    def errors(pred, action):
+    def errors(pred, action, frames):
         with torch.no_grad():
             p = positions(torch.as_tensor(pred))
-            t = positions(torch.as_tensor(windows[action][:, HISTORY:]))
+            t = positions(torch.as_tensor(windows[action][:, frames]))
         return 1000.0 * (p - t).norm(dim=-1).mean(dim=(0, 2)).numpy()
 
     return evaluate(windows, ours, simlpe, errors, conditions)
@@ -173,6 +221,8 @@ def report(raw: dict, ours_path: Path, simlpe_path: Path | None, benchmark: bool
     out["incomplete"] = {c: {"average": {m: average(per) for m, per in table.items()},
                              "per_action": table}
                          for c, table in res.items() if c != "complete"}
+    out["fill"] = {"average": {m: average(per) for m, per in raw["fill"].items()},
+                   "per_action": raw["fill"]}
     if benchmark:
         out["published"] = PUBLISHED
     out["protocol"] = PROTOCOL if benchmark else FOLDER_PROTOCOL
@@ -212,4 +262,9 @@ def format_table(out: dict) -> str:
         lines.append(f"-- {title}")
         for name, row in table.items():
             lines.append(f"{name:<20}" + "".join(f"{row[str(h)]:8.2f}" for h in HORIZONS_MS))
+    fill = out["fill"]["average"]
+    spacings = list(next(iter(fill.values())))
+    lines.append("-- filling between keys, ms apart: " + ", ".join(spacings))
+    for name, row in fill.items():
+        lines.append(f"{name:<20}" + "".join(f"{row[s]:8.2f}" for s in spacings))
     return "\n".join(lines)

@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 from motionfield.errors import MotionfieldError
 from motionfield.methods.predict.baselines import SiMLPe
 from motionfield.methods.predict.config import ModelConfig
+from motionfield.methods.predict.data import interpolate_observed
 from motionfield.methods.predict.model import MotionField
 
 SHIPPED = {"cmu": "cmu_field.safetensors", "cmu-simlpe": "cmu_simlpe.safetensors",
@@ -101,10 +102,28 @@ def predict_field(model: MotionField, t_obs: np.ndarray, values: np.ndarray,
     return out.numpy()
 
 
+def fill_field(model: MotionField, t_obs: np.ndarray, values: np.ndarray, mask: np.ndarray,
+               t_query: np.ndarray) -> np.ndarray:
+    """Values at t_query inside the observed span: the fitted field plus its residual at the
+    observations interpolated linearly, so the answer passes through every observation (not
+    only the last) and keeps the field's shape between them.
+    t_obs (N,), values (B, N, J, D), mask (B, N, J), t_query (Q,) -> (B, Q, J, D)."""
+    t_obs, t_query = np.asarray(t_obs), np.asarray(t_query)
+    out = predict_field(model, t_obs, values, mask, np.concatenate([t_obs, t_query]))
+    count = len(t_obs)
+    residual = np.where(mask[..., None] > 0, values - out[:, :count], 0.0).astype(np.float32)
+    return out[:, count:] + interpolate_observed(t_obs, residual, mask, t_query)
+
+
 @torch.inference_mode()
 def predict_simlpe(model: SiMLPe, history: np.ndarray) -> np.ndarray:
     """(B, history, J, D) complete history -> (B, future, J, D)."""
     return model(torch.as_tensor(history, dtype=torch.float32)).numpy()
+
+
+def _check_smpl_field(checkpoint: Checkpoint) -> None:
+    if checkpoint.meta.get("task") != "smpl" or checkpoint.kind != "field":
+        raise CheckpointError("SMPL motion needs a field trained on the smpl task")
 
 
 def continue_smpl(checkpoint: Checkpoint, rotations: np.ndarray, root_translation: np.ndarray,
@@ -134,8 +153,7 @@ def continue_smpl(checkpoint: Checkpoint, rotations: np.ndarray, root_translatio
     from motionfield.methods.predict.smpl_task import ROOT_TOKEN, motion_to_tokens
     from motionfield.motion import Motion
 
-    if checkpoint.meta.get("task") != "smpl" or checkpoint.kind != "field":
-        raise CheckpointError("continuing SMPL motion needs a field trained on the smpl task")
+    _check_smpl_field(checkpoint)
     times = np.asarray(times, dtype=np.float64)
     query = np.asarray(query, dtype=np.float64)
     dt, frames = checkpoint.frame_time, int(checkpoint.meta["train"]["history"])
@@ -159,29 +177,36 @@ def continue_smpl(checkpoint: Checkpoint, rotations: np.ndarray, root_translatio
 def fill_smpl(checkpoint: Checkpoint, rotations: np.ndarray, root_translation: np.ndarray,
               times: np.ndarray, query: np.ndarray,
               joint_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """SMPL motion at `query` times inside the observed span (gaps filled, hidden joints
-    completed): each stretch of 0.75 history is answered by the field fitted on the
-    observations of the history window that ends at the stretch's end. Queries after the
-    last observation are the caller's to continue."""
+    """SMPL motion at `query` times inside the observed span (gaps between keys filled,
+    hidden joints completed), through every observation (`fill_field`). The observations
+    are used at their own times; each stretch of 0.75 history is answered by the field fitted
+    on the history window that ends at the stretch's end, so keys on both sides of a gap
+    count. Queries after the last observation are the caller's to continue."""
+    from motionfield.body.rotations import matrix_to_quat, sixd_to_matrix
+    from motionfield.methods.predict.smpl_task import ROOT_TOKEN, motion_to_tokens
+
+    _check_smpl_field(checkpoint)
     times = np.asarray(times, dtype=np.float64)
     query = np.asarray(query, dtype=np.float64)
     if joint_mask is None:
         joint_mask = np.ones(rotations.shape[:2], dtype=np.float32)
+    tokens = motion_to_tokens(rotations, root_translation)
+    mask = np.concatenate([joint_mask, joint_mask[:, :1]], 1).astype(np.float32)
     span = (int(checkpoint.meta["train"]["history"]) - 1) * checkpoint.frame_time
+    out = np.empty((len(query), *tokens.shape[1:]), dtype=np.float32)
     ends = [times[-1]]
     while True:  # window ends on observations, about 0.75 history apart
         last = np.searchsorted(times, ends[-1] - 0.75 * span, side="right") - 1
         if last < 0:
             break
         ends.append(times[last])
-    rot = np.empty((len(query), 24, 4))
-    trans = np.empty((len(query), 3))
     for i, end in enumerate(ends):
         lower = ends[i + 1] if i + 1 < len(ends) else -np.inf
         todo = (query > lower) & (query <= end + 1e-9)
+        start = min(end - span, lower)  # a long gap still sees the key before it
+        seen = (times >= start - 1e-9) & (times <= end + 1e-9)
         if todo.any():
-            upto = np.searchsorted(times, end + 1e-9)
-            rot[todo], trans[todo] = continue_smpl(
-                checkpoint, rotations[:upto], root_translation[:upto], times[:upto],
-                query[todo], joint_mask[:upto])
-    return rot, trans
+            out[todo] = fill_field(checkpoint.model, times[seen] - end, tokens[seen][None],
+                                   mask[seen][None], query[todo] - end)[0]
+    rot = matrix_to_quat(sixd_to_matrix(out[:, :24].astype(np.float64)))
+    return rot, out[:, ROOT_TOKEN, :3].astype(np.float64)

@@ -61,16 +61,25 @@ def history_mask(rng: np.random.Generator, config: TrainConfig, batch: int, join
     return mask
 
 
-def field_loss(model, task: Task, history, future, mask, frame_time):
+def field_loss(model, task: Task, history, future, mask, frame_time, fill_weight: float):
+    """The future's error, plus `fill_weight` times the error over the history from its
+    first observed frame on: hidden frames and joints included, so the same fit that
+    predicts also fills gaps (NeRMo scores the whole represented span)."""
     h, f = history.shape[1], future.shape[1]
     t_obs = (torch.arange(h, dtype=torch.float32) - (h - 1)) * frame_time
-    t_query = torch.arange(1, f + 1, dtype=torch.float32) * frame_time
+    t_query = torch.arange(-(h - 1), f + 1, dtype=torch.float32) * frame_time
     b = history.shape[0]
     pred = model(t_obs.expand(b, -1), history, mask, t_query.expand(b, -1))
-    return task.loss(pred, future)
+    loss = task.loss(pred[:, h:], future)
+    if fill_weight:
+        seen = mask.amax(dim=2) > 0  # (B, H): frames with anything observed
+        spanned = seen.to(torch.float32).cummax(dim=1).values[..., None, None] > 0
+        filled = torch.where(spanned, pred[:, :h], history)  # outside the span: no error
+        loss = loss + fill_weight * task.loss(filled, history)
+    return loss
 
 
-def simlpe_loss(model, task: Task, history, future, mask, frame_time):
+def simlpe_loss(model, task: Task, history, future):
     pred = model(history)
     velocity = (pred[:, 1:] - pred[:, :-1]) - (future[:, 1:] - future[:, :-1])
     return task.loss(pred, future) + velocity.norm(dim=-1).mean()
@@ -97,7 +106,6 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
         step, rng = _restore(out, model, optimiser, schedule)
     length = config.history + config.future
     sampler = WindowSampler(task.train, warp_source_frames(length, config.speed_change))
-    loss_fn = field_loss if kind == "field" else simlpe_loss
     bar = tqdm(total=config.steps, initial=step, disable=not progress, desc=f"train {kind}")
     model.train()
     last = config.steps if stop_after is None else min(config.steps, step + stop_after)
@@ -108,11 +116,14 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
         if config.augment:
             windows = task.augment(rng, windows)
         windows = torch.from_numpy(windows)
+        # drawn for both kinds, so a seed gives the same windows to each
         mask = torch.from_numpy(history_mask(rng, config, config.batch, task.joints))
-        if kind == "simlpe":
-            mask = torch.ones_like(mask)  # trained on complete histories, as published
-        loss = loss_fn(model, task, windows[:, :config.history], windows[:, config.history:],
-                       mask, task.frame_time)
+        history, future = windows[:, :config.history], windows[:, config.history:]
+        if kind == "field":
+            loss = field_loss(model, task, history, future, mask, task.frame_time,
+                              config.fill_weight)
+        else:  # trained on complete histories, as published
+            loss = simlpe_loss(model, task, history, future)
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
