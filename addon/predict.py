@@ -70,7 +70,7 @@ def _bone_paths(j: int) -> list[tuple[str, int]]:
 
 def keyed_frames(obj) -> tuple[np.ndarray, np.ndarray]:
     """The frames where the armature's SMPL bones have keys (K,), and which bones have one
-    at each (K, 24) of 0 and 1."""
+    at each (K, 24) of 0 and 1; a bone never keyed holds its pose, so it counts as seen."""
     if not is_smpl_armature(obj) or obj.animation_data is None or \
             obj.animation_data.action is None:
         raise ValueError(f"{NOT_SMPL}, with keys")
@@ -84,7 +84,8 @@ def keyed_frames(obj) -> tuple[np.ndarray, np.ndarray]:
                 frames.update(np.round(_points(curve)[0][:, 0], 3).tolist())
         per_bone.append(frames)
     every = np.array(sorted(set().union(*per_bone)))
-    mask = np.array([[f in bone for bone in per_bone] for f in every], dtype=np.float32)
+    mask = np.array([[f in bone or not bone for bone in per_bone] for f in every],
+                    dtype=np.float32)
     return every, mask.reshape(len(every), len(SMPL_NAMES))
 
 

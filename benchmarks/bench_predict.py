@@ -1,6 +1,7 @@
 """One prediction, per-sequence fitting included, on CPU: our field against siMLPe (no
 fitting) in the same run, on a CMU benchmark window and on SMPL motion (the backend job's
-work: 2 s of history -> 1 s at 30 fps). The seed reports a time cost of 41.27 s for its
+work: 2 s of history -> 1 s at 30 fps), and filling 3 s of keys 200 ms apart at 30 fps
+against Catmull-Rom interpolation of the same keys. The seed reports a time cost of 41.27 s for its
 incomplete-observation test (NeRMo, H3.6M, GPU); we also time our whole CMU evaluation.
 
     python benchmarks/bench_predict.py [--threads 1]
@@ -22,9 +23,11 @@ from results_io import report  # noqa: E402
 
 from motionfield.data.sources import source_path  # noqa: E402
 from motionfield.methods.predict import eval as predict_eval  # noqa: E402
+from motionfield.methods.predict.baselines import cubic_interpolation  # noqa: E402
 from motionfield.methods.predict.data import CmuBenchmark  # noqa: E402
 from motionfield.methods.predict.infer import (  # noqa: E402
     continue_smpl,
+    fill_smpl,
     load_checkpoint,
     predict_field,
     predict_simlpe,
@@ -64,6 +67,11 @@ def main() -> int:
     trans = np.cumsum(np.full((60, 3), [0.0, 0.0, 0.04]), axis=0) + [0, 0.9, 0]
     times = np.arange(60) / 30
     query = times[-1] + np.arange(1, 31) / 30
+    fill_times = np.arange(91) / 30  # 3 s at 30 fps, keys every 6th frame
+    keys = np.arange(0, 91, 6)
+    key_rot = np.tile(rot, (2, 1, 1))[keys]
+    key_trans = np.tile(trans, (2, 1))[keys]
+    key_tokens = key_rot[None]  # (1, K, 24, 4): the cubic baseline on the quaternions
     began = time.perf_counter()
     predict_eval.evaluate_cmu(cmu, ours, simlpe)
     whole_eval = time.perf_counter() - began
@@ -76,6 +84,12 @@ def main() -> int:
         },
         "smpl_continue_1s_at_30fps_ms": median_ms(
             lambda: continue_smpl(smpl, rot, trans, times, query)),
+        "smpl_fill_3s_keys_200ms_apart_at_30fps_ms": {
+            "ours (fill_smpl)": median_ms(
+                lambda: fill_smpl(smpl, key_rot, key_trans, fill_times[keys], fill_times)),
+            "catmull-rom (cubic_interpolation)": median_ms(
+                lambda: cubic_interpolation(fill_times[keys], key_tokens, fill_times)),
+        },
         "whole_cmu_evaluation_s (48 windows x 3 conditions x 4 methods)": whole_eval,
         "seed_reported_time_cost_s (NeRMo, incomplete-observation test, H3.6M)": 41.27,
         "target_ms": 30,

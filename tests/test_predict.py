@@ -339,6 +339,7 @@ def test_eval_cli_on_a_folder_of_bvh_writes_the_table(data_root, tmp_path):
         assert all(v > 0 for v in table[method].values())
     assert set(table["per_action"]["ours"]) == {"dance"}
     assert set(table["incomplete"]) == {"missing_frames_30", "missing_joints_30"}
-    for method in ("ours", "linear", "cubic"):  # filling from keys 120, 200, 400 ms apart
-        assert set(table["fill"]["average"][method]) == {"120", "200", "400"}
+    for condition in ("complete", "missing_joints_30"):  # keys 120, 200, 400 ms apart
+        for method in ("ours", "linear", "cubic"):
+            assert set(table["fill"][condition]["average"][method]) == {"120", "200", "400"}
     assert main(["eval", "predict", "--data", str(tmp_path / "nothing")]) == 2

@@ -37,6 +37,18 @@ def empty_scene():
     return bpy.context.scene
 
 
+@pytest.fixture
+def imported_walk(registered, empty_scene, data_root):
+    """A 30 fps scene with CMU 02_01 (a walk) imported onto a new SMPL armature, active."""
+    scene = empty_scene
+    scene.render.fps, scene.render.fps_base = 30, 1.0
+    assert bpy.ops.motionfield.import_mocap(
+        filepath=str(data_root / "cmu_bvh" / "02_01.bvh")) == {"FINISHED"}
+    obj = bpy.data.objects["02_01"]
+    bpy.context.view_layer.objects.active = obj
+    return scene, obj
+
+
 def pytest_sessionfinish(session, exitstatus):
     """bpy 4.2 as a module crashes (SIGSEGV) while the interpreter shuts down after an
     add-on job has run, every test having passed; 4.5 and 5.0 do not. Skip that shutdown on

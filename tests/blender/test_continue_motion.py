@@ -18,13 +18,8 @@ def _joint_track(scene, obj, frames) -> np.ndarray:
     return np.array(out)
 
 
-def test_continuation_starts_where_the_keys_end(registered, empty_scene, data_root):
-    scene = empty_scene
-    scene.render.fps, scene.render.fps_base = 30, 1.0
-    assert bpy.ops.motionfield.import_mocap(
-        filepath=str(data_root / "cmu_bvh" / "02_01.bvh")) == {"FINISHED"}
-    obj = bpy.data.objects["02_01"]
-    bpy.context.view_layer.objects.active = obj
+def test_continuation_starts_where_the_keys_end(imported_walk):
+    scene, obj = imported_walk
     last = obj.animation_data.action.frame_range[1]
     scene.motionfield.use_scene_fps = False
     scene.motionfield.fps = 60.0  # keys every half frame of the 30 fps scene

@@ -45,20 +45,8 @@ def _joint_track(scene, obj, frames) -> np.ndarray:
     return np.array(out)
 
 
-@pytest.fixture
-def walk(registered, empty_scene, data_root):
-    scene = empty_scene
-    scene.render.fps, scene.render.fps_base = 30, 1.0
-    assert bpy.ops.motionfield.import_mocap(
-        filepath=str(data_root / "cmu_bvh" / "02_01.bvh")) == {"FINISHED"}
-    obj = bpy.data.objects["02_01"]
-    bpy.context.view_layer.objects.active = obj
-    scene.motionfield.use_scene_fps = True
-    return scene, obj
-
-
-def test_fill_keys_every_frame_between_sparse_keys(walk):
-    scene, obj = walk
+def test_fill_keys_every_frame_between_sparse_keys(imported_walk):
+    scene, obj = imported_walk
     first, last = (int(round(f)) for f in obj.animation_data.action.frame_range)
     frames = np.arange(first, last + 1)
     truth = _joint_track(scene, obj, frames)
@@ -83,8 +71,8 @@ def test_fill_keys_every_frame_between_sparse_keys(walk):
     assert ours < interpolated, (ours, interpolated)
 
 
-def test_fill_refuses_an_armature_with_one_keyed_frame(walk):
-    scene, obj = walk
+def test_fill_refuses_an_armature_with_one_keyed_frame(imported_walk):
+    scene, obj = imported_walk
     for curve in _curves(obj):
         _keep_only(curve, np.array([1]))
     with pytest.raises(RuntimeError, match="at least two frames"):

@@ -33,11 +33,23 @@ def constant_velocity(history: np.ndarray, future: int) -> np.ndarray:
     return history[:, -1:] + k * step
 
 
-def cubic_interpolation(t_keys: np.ndarray, keys: np.ndarray,
-                        t_query: np.ndarray) -> np.ndarray:
+def cubic_interpolation(t_keys: np.ndarray, keys: np.ndarray, t_query: np.ndarray,
+                        mask: np.ndarray | None = None) -> np.ndarray:
     """Catmull-Rom through the keys (tangent at a key: the central difference of its
     neighbours, np.gradient; one-sided at the ends), values held beyond the first and last.
-    t_keys (K,) increasing, keys (B, K, J, D), t_query (Q,) -> (B, Q, J, D)."""
+    t_keys (K,) increasing, keys (B, K, J, D), t_query (Q,), optional mask (B, K, J) of the
+    keys each joint has (a joint's curve then runs through its own keys only; 0 where it
+    has none) -> (B, Q, J, D)."""
+    if mask is not None and not (mask > 0).all():
+        out = np.zeros((keys.shape[0], len(t_query), *keys.shape[2:]), dtype=keys.dtype)
+        for b, j in np.ndindex(*mask.shape[::2]):
+            seen = mask[b, :, j] > 0
+            if seen.sum() == 1:
+                out[b, :, j] = keys[b, seen, j]
+            elif seen.any():
+                out[b, :, j] = cubic_interpolation(t_keys[seen], keys[b:b + 1, seen, j:j + 1],
+                                                   t_query)[0, :, 0]
+        return out
     t_keys = np.asarray(t_keys, dtype=np.float64)
     t = np.clip(np.asarray(t_query, dtype=np.float64), t_keys[0], t_keys[-1])
     slope = np.gradient(keys, t_keys, axis=1, edge_order=1)

@@ -10,8 +10,9 @@ random (`missing_joints_30`), drawn from a generator seeded with 1234567890 per 
 Ours sees only what is observed; the baselines get the gaps filled by linear interpolation
 first ("repair, then predict"). Filling (in-betweening): in the same 50 history frames only
 every 3rd, 5th or 10th frame is kept as a key (120, 200, 400 ms apart, the last frame always
-kept); MPJPE over the frames after the first key that were not kept; ours (`fill_field`, the
-field pinned to every key) against linear and Catmull-Rom interpolation of the keys.
+kept), the keys complete or with 30% of their (key, joint) entries hidden (the last key
+whole); MPJPE over the frames after the first key that are not keys; ours (`fill_field`, the
+field pinned to every key) against linear and Catmull-Rom interpolation of each joint's keys.
 
 Any folder of BVH files: each file retargeted onto SMPL (shipped skeleton), resampled to
 25 fps, 8 windows of 50 + 25 frames per file drawn, predicted and filled as above; the
@@ -55,6 +56,7 @@ from motionfield.methods.predict.infer import (
 HORIZONS_MS = (80, 160, 320, 400, 560, 1000)
 HISTORY = 50
 KEY_SPACINGS = (3, 5, 10)  # frames between kept keys when filling: 120, 200, 400 ms
+FILL_CONDITIONS = {"complete": 0.0, "missing_joints_30": 0.3}  # share of key entries hidden
 CONDITIONS = {"complete": (0.0, 0.0), "missing_frames_30": (0.3, 0.0),
               "missing_joints_30": (0.0, 0.3)}
 PUBLISHED = {
@@ -89,14 +91,15 @@ def methods(ours: Checkpoint, simlpe: Checkpoint | None, fallback: np.ndarray) -
 
 
 def fill_methods(ours: Checkpoint) -> dict:
-    """Each method as (t_keys (K,), keys (B, K, J, D), t (N,)) -> (B, N, J, D)."""
-    def field(t_keys, keys, t):
-        return fill_field(ours.model, t_keys, keys, np.ones(keys.shape[:3], np.float32), t)
+    """Each method as (t_keys (K,), keys (B, K, J, D), mask (B, K, J), t (N,)) ->
+    (B, N, J, D)."""
+    def field(t_keys, keys, mask, t):
+        return fill_field(ours.model, t_keys, keys, mask, t)
 
-    def linear(t_keys, keys, t):
-        return interpolate_observed(t_keys, keys, np.ones(keys.shape[:3], np.float32), t)
+    def cubic(t_keys, keys, mask, t):
+        return cubic_interpolation(t_keys, keys, t, mask)
 
-    return {"ours": field, "linear": linear, "cubic": cubic_interpolation}
+    return {"ours": field, "linear": interpolate_observed, "cubic": cubic}
 
 
 def key_frames(frames: int, spacing: int) -> np.ndarray:
@@ -106,19 +109,24 @@ def key_frames(frames: int, spacing: int) -> np.ndarray:
 
 def evaluate_fill(windows: dict[str, np.ndarray], ours: Checkpoint,
                   errors: Callable[[np.ndarray, str, slice], np.ndarray]) -> dict:
-    """{method: {action: {spacing_ms: mm}}}: the history's in-betweens from sparse keys."""
+    """{condition: {method: {action: {spacing_ms: mm}}}}: the history's in-betweens from
+    sparse keys, complete or missing 30% of their joint entries."""
     table = fill_methods(ours)
-    t = np.arange(HISTORY) * ours.frame_time
-    results: dict = {m: {} for m in table}
+    t = (np.arange(HISTORY) - (HISTORY - 1)) * ours.frame_time  # 0 = the last key
+    results: dict = {c: {m: {} for m in table} for c in FILL_CONDITIONS}
     for action, win in windows.items():
+        rng = np.random.default_rng(CMU_SEED)
         for spacing in KEY_SPACINGS:
             keys = key_frames(HISTORY, spacing)
             between = np.setdiff1d(np.arange(keys[0], HISTORY), keys)
             ms = str(int(round(spacing * ours.frame_time * 1000)))
-            for name, method in table.items():
-                filled = method(t[keys], win[:, keys], t)
-                err = errors(filled, action, slice(0, HISTORY))[between].mean()
-                results[name].setdefault(action, {})[ms] = float(err)
+            for condition, joint_drop in FILL_CONDITIONS.items():
+                mask = incomplete_mask(rng, len(win), len(keys), win.shape[2], 0.0, joint_drop)
+                mask[:, -1] = 1.0  # the last key is whole
+                for name, method in table.items():
+                    filled = method(t[keys], win[:, keys], mask, t)
+                    err = errors(filled, action, slice(0, HISTORY))[between].mean()
+                    results[condition][name].setdefault(action, {})[ms] = float(err)
     return results
 
 
@@ -221,8 +229,8 @@ def report(raw: dict, ours_path: Path, simlpe_path: Path | None, benchmark: bool
     out["incomplete"] = {c: {"average": {m: average(per) for m, per in table.items()},
                              "per_action": table}
                          for c, table in res.items() if c != "complete"}
-    out["fill"] = {"average": {m: average(per) for m, per in raw["fill"].items()},
-                   "per_action": raw["fill"]}
+    out["fill"] = {c: {"average": {m: average(per) for m, per in table.items()},
+                       "per_action": table} for c, table in raw["fill"].items()}
     if benchmark:
         out["published"] = PUBLISHED
     out["protocol"] = PROTOCOL if benchmark else FOLDER_PROTOCOL
@@ -262,9 +270,9 @@ def format_table(out: dict) -> str:
         lines.append(f"-- {title}")
         for name, row in table.items():
             lines.append(f"{name:<20}" + "".join(f"{row[str(h)]:8.2f}" for h in HORIZONS_MS))
-    fill = out["fill"]["average"]
-    spacings = list(next(iter(fill.values())))
-    lines.append("-- filling between keys, ms apart: " + ", ".join(spacings))
-    for name, row in fill.items():
-        lines.append(f"{name:<20}" + "".join(f"{row[s]:8.2f}" for s in spacings))
+    for condition, fill in out["fill"].items():
+        spacings = list(next(iter(fill["average"].values())))
+        lines.append(f"-- filling between {condition} keys, ms apart: " + ", ".join(spacings))
+        for name, row in fill["average"].items():
+            lines.append(f"{name:<20}" + "".join(f"{row[s]:8.2f}" for s in spacings))
     return "\n".join(lines)

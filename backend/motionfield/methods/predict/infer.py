@@ -181,13 +181,15 @@ def fill_smpl(checkpoint: Checkpoint, rotations: np.ndarray, root_translation: n
     hidden joints completed), through every observation (`fill_field`). The observations
     are used at their own times; each stretch of 0.75 history is answered by the field fitted
     on the history window that ends at the stretch's end, so keys on both sides of a gap
-    count. Queries after the last observation are the caller's to continue."""
+    count. Queries after the last observation are refused: continue_smpl answers those."""
     from motionfield.body.rotations import matrix_to_quat, sixd_to_matrix
     from motionfield.methods.predict.smpl_task import ROOT_TOKEN, motion_to_tokens
 
     _check_smpl_field(checkpoint)
     times = np.asarray(times, dtype=np.float64)
     query = np.asarray(query, dtype=np.float64)
+    if np.any(query > times[-1] + 1e-9):
+        raise ValueError("filling answers times up to the last observation only")
     if joint_mask is None:
         joint_mask = np.ones(rotations.shape[:2], dtype=np.float32)
     tokens = motion_to_tokens(rotations, root_translation)
