@@ -2,8 +2,8 @@
 
 Each step draws windows of `history + future` frames, hides frames and joints of the
 history in a share of the batch (and shortens it at random, so any history length works),
-fits the instance part on what is left and scores the future: the outer loop of the
-bi-level optimisation. Resumable: the run folder keeps the latest weights (safetensors) and
+fits the instance part on what is left and scores the future (and, for the field, the
+history it should have filled): the outer loop of the bi-level optimisation. Resumable: the run folder keeps the latest weights (safetensors) and
 the optimiser state (`torch.load(weights_only=True)`); `--resume` continues from there.
 """
 
@@ -64,7 +64,7 @@ def history_mask(rng: np.random.Generator, config: TrainConfig, batch: int, join
 def field_loss(model, task: Task, history, future, mask, frame_time, fill_weight: float):
     """The future's error, plus `fill_weight` times the error over the history from its
     first observed frame on: hidden frames and joints included, so the same fit that
-    predicts also fills gaps (NeRMo scores the whole represented span)."""
+    predicts also fills gaps (NeRMo's outer loss scores the future only)."""
     h, f = history.shape[1], future.shape[1]
     t_obs = (torch.arange(h, dtype=torch.float32) - (h - 1)) * frame_time
     t_query = torch.arange(-(h - 1), f + 1, dtype=torch.float32) * frame_time
