@@ -4,6 +4,8 @@ and bpy-as-module scripts.
     import bl_ext.user_default.motionfield.api as mf      # or the add-on's module name
     mf.start_backend()                                      # or mf.connect("conn.json")
     obj, action = mf.import_mocap("walk.bvh", fps=29.97)    # a new keyed SMPL armature
+    mf.continue_motion(obj, seconds=1.0)                    # a predicted second after it
+    mf.fill_between_keys(obj)                               # every frame between its keys
 """
 
 from __future__ import annotations
@@ -55,3 +57,35 @@ def import_mocap(path: str | Path, *, fps: float | None = None, start_frame: flo
                            {"bvh_file": np.frombuffer(path.read_bytes(), dtype=np.uint8)},
                            progress=progress)
     return apply_motion(scene, result.content, result.arrays, output, target)
+
+
+def continue_motion(obj: bpy.types.Object, *, seconds: float = 1.0, history: float = 2.0,
+                    fps: float | None = None, progress=None) -> int:
+    """Continue an SMPL armature's motion `seconds` after its last key, from the last
+    `history` seconds it shows, keyed at `fps` (default: the scene's). Returns the number
+    of frames keyed."""
+    from .predict import continue_request
+
+    return _predict(obj, continue_request(bpy.context.scene, obj, history, seconds), fps,
+                    progress)
+
+
+def fill_between_keys(obj: bpy.types.Object, *, fps: float | None = None,
+                      progress=None) -> int:
+    """Key every frame (at `fps`, default the scene's) between an SMPL armature's keys where
+    a curve has none, with the motion the model infers from all the keys; the keys stay.
+    Returns the number of frames that got a key."""
+    from .predict import fill_request
+
+    return _predict(obj, fill_request(bpy.context.scene, obj), fps, progress)
+
+
+def _predict(obj, request, fps: float | None, progress) -> int:
+    from .keyframes import scene_fps
+    from .predict import apply_prediction
+
+    scene = bpy.context.scene
+    params, arrays, first_frame = request
+    params["fps"] = scene_fps(scene) if fps is None else float(fps)
+    result = _client().run("predict", params, arrays, progress=progress)
+    return apply_prediction(scene, obj, first_frame, result.arrays, params["mode"])

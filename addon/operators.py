@@ -140,21 +140,10 @@ class MOTIONFIELD_OT_predict(bpy.types.Operator):
                            description="seconds of keyed motion before the last key to read")
 
     def execute(self, context):
-        from .keyframes import scene_fps
-        from .predict import NOT_SMPL, is_smpl_armature, keyed_range, read_smpl_motion
+        from .predict import continue_request
 
-        scene, obj = context.scene, context.active_object
-        try:
-            if not is_smpl_armature(obj):
-                raise ValueError(NOT_SMPL)
-            start, end = keyed_range(obj)
-            start = max(start, end - self.history * scene_fps(scene))
-            rot, trans, times = read_smpl_motion(scene, obj, start, end)
-        except ValueError as e:
-            self.report({"ERROR"}, str(e))
-            return {"CANCELLED"}
-        return _run_predict(self, context, "continue", {"seconds": self.seconds},
-                            float(np.ceil(start)), (rot, trans, times, None))
+        return _run_predict(self, context, lambda scene, obj: continue_request(
+            scene, obj, self.history, self.seconds))
 
 
 class MOTIONFIELD_OT_fill(bpy.types.Operator):
@@ -165,42 +154,24 @@ class MOTIONFIELD_OT_fill(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        from .keyframes import scene_fps
-        from .predict import keyed_frames, read_smpl_poses
+        from .predict import fill_request
 
-        scene, obj = context.scene, context.active_object
-        try:
-            frames, mask = keyed_frames(obj)
-            if len(frames) < 2:
-                raise ValueError(f"{obj.name} needs keys on at least two frames to fill")
-            if not mask[:, 0].any():
-                raise ValueError("key the pelvis at least once: it carries the root")
-            rot, trans = read_smpl_poses(scene, obj, frames)
-        except ValueError as e:
-            self.report({"ERROR"}, str(e))
-            return {"CANCELLED"}
-        times = (frames - frames[0]) / scene_fps(scene)
-        return _run_predict(self, context, "fill", {}, float(frames[0]),
-                            (rot, trans, times, None if mask.all() else mask))
+        return _run_predict(self, context, fill_request)
 
 
-def _run_predict(operator, context, mode: str, params: dict, first_frame: float,
-                 observed) -> set[str]:
-    """Send observed SMPL motion (rotations, root translation, times from `first_frame`,
-    joint mask or None) to the predict job and key its answer on the active object."""
+def _run_predict(operator, context, request) -> set[str]:
+    """Send what `request(scene, obj)` reads off the active object to the predict job and
+    key the answer on it."""
+    from .predict import apply_prediction
+
     scene, obj = context.scene, context.active_object
-    rot, trans, times, mask = observed
-    params = {"fps": output_fps(scene, _settings_output(context, "prediction")), "mode": mode,
-              **params}
-    arrays = {"rotations": rot.astype(np.float32), "root_translation": trans.astype(np.float32),
-              "times": times}
-    if mask is not None:
-        arrays["joint_mask"] = mask.astype(np.float32)
     try:
+        params, arrays, first_frame = request(scene, obj)
+        params["fps"] = output_fps(scene, _settings_output(context, "prediction"))
         ensure_backend(context)
         if should_block():
             result = BACKEND.client.run("predict", params, arrays)
-            count = apply_prediction(scene, obj, first_frame, result.arrays, mode)
+            count = apply_prediction(scene, obj, first_frame, result.arrays, params["mode"])
             operator.report({"INFO"}, f"keyed {count} frames on {obj.name}")
             return {"FINISHED"}
         job = BACKEND.client.submit("predict", params, arrays)
@@ -208,22 +179,10 @@ def _run_predict(operator, context, mode: str, params: dict, first_frame: float,
         operator.report({"ERROR"}, str(e))
         return {"CANCELLED"}
     _pending[job] = {"scene": scene.name, "output": None, "target": obj.name,
-                     "predict": (mode, first_frame)}
-    _watch(context, job, f"{'continuing' if mode == 'continue' else 'filling'} {obj.name}...")
+                     "predict": (params["mode"], first_frame)}
+    verb = "continuing" if params["mode"] == "continue" else "filling"
+    _watch(context, job, f"{verb} {obj.name}...")
     return {"FINISHED"}
-
-
-def apply_prediction(scene, obj, first_frame: float, arrays: dict,
-                     mode: str = "continue") -> int:
-    """Key a predict result on `obj`'s action; its times count from `first_frame`. A
-    continuation replaces what follows its first frame; a fill only adds keys."""
-    from .keyframes import scene_fps
-    from .predict import append_keys, fill_keys
-
-    frames = first_frame + np.asarray(arrays["times"], dtype=np.float64) * scene_fps(scene)
-    write = append_keys if mode == "continue" else fill_keys
-    return write(obj, np.asarray(arrays["rotations"], dtype=np.float64),
-                 np.asarray(arrays["root_translation"], dtype=np.float64), frames)
 
 
 def _watch(context, job: str, message: str) -> None:
@@ -325,6 +284,8 @@ def _conclude(event, info, scene, settings) -> None:
             if "predict" in info:
                 if target is None:
                     raise ValueError(f"{info['target']} is gone; prediction not keyed")
+                from .predict import apply_prediction
+
                 mode, first_frame = info["predict"]
                 count = apply_prediction(scene, target, first_frame, event.arrays, mode)
                 obj, action = target, target.animation_data.action

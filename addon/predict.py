@@ -61,6 +61,48 @@ def read_smpl_poses(scene, obj, frames: np.ndarray) -> tuple[np.ndarray, np.ndar
     return local, root_translation_of(obj, SMPL_NAMES[0], location)
 
 
+def continue_request(scene, obj, history_seconds: float, seconds: float):
+    """What the predict job needs to continue `obj` after its last key from the last
+    `history_seconds` it shows: (params, arrays, first frame the answer's times count from)."""
+    if not is_smpl_armature(obj):
+        raise ValueError(NOT_SMPL)
+    start, end = keyed_range(obj)
+    start = max(start, end - history_seconds * scene_fps(scene))
+    rotations, translation, times = read_smpl_motion(scene, obj, start, end)
+    return ({"mode": "continue", "seconds": seconds},
+            _arrays(rotations, translation, times), float(np.ceil(start)))
+
+
+def fill_request(scene, obj):
+    """What the predict job needs to fill `obj` between its keys: the pose at each keyed
+    frame and which bones are keyed there. (params, arrays, first frame)."""
+    frames, mask = keyed_frames(obj)
+    if len(frames) < 2:
+        raise ValueError(f"{obj.name} needs keys on at least two frames to fill")
+    if not mask[:, 0].any():
+        raise ValueError("key the pelvis at least once: it carries the root")
+    rotations, translation = read_smpl_poses(scene, obj, frames)
+    times = (frames - frames[0]) / scene_fps(scene)
+    return ({"mode": "fill"}, _arrays(rotations, translation, times, mask), float(frames[0]))
+
+
+def _arrays(rotations, translation, times, mask=None) -> dict:
+    out = {"rotations": rotations.astype(np.float32),
+           "root_translation": translation.astype(np.float32), "times": times}
+    if mask is not None and not mask.all():
+        out["joint_mask"] = mask.astype(np.float32)
+    return out
+
+
+def apply_prediction(scene, obj, first_frame: float, arrays: dict, mode: str) -> int:
+    """Key a predict result on `obj`'s action; its times count from `first_frame`. A
+    continuation replaces what follows its first frame; a fill only adds keys."""
+    frames = first_frame + np.asarray(arrays["times"], dtype=np.float64) * scene_fps(scene)
+    write = append_keys if mode == "continue" else fill_keys
+    return write(obj, np.asarray(arrays["rotations"], dtype=np.float64),
+                 np.asarray(arrays["root_translation"], dtype=np.float64), frames)
+
+
 def _bone_paths(j: int) -> list[tuple[str, int]]:
     """(data path, index) of the curves that key SMPL bone j (the pelvis: its location too)."""
     name = SMPL_NAMES[j]

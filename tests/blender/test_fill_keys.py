@@ -77,3 +77,17 @@ def test_fill_refuses_an_armature_with_one_keyed_frame(imported_walk):
         _keep_only(curve, np.array([1]))
     with pytest.raises(RuntimeError, match="at least two frames"):
         bpy.ops.motionfield.fill()
+
+
+def test_the_api_fills_and_continues_headless(imported_walk):
+    from addon import api
+
+    scene, obj = imported_walk
+    first, last = (int(round(f)) for f in obj.animation_data.action.frame_range)
+    kept = np.arange(first, last + 1, KEY_SPACING)
+    for curve in _curves(obj):
+        _keep_only(curve, kept)
+    assert api.fill_between_keys(obj) == kept[-1] - first + 1 - len(kept)
+    assert api.continue_motion(obj, seconds=0.5, fps=60) == 30
+    xs = _keys(_curves(obj)[0])[:, 0]
+    np.testing.assert_allclose(xs[-30:], kept[-1] + np.arange(1, 31) / 2, atol=1e-3)
