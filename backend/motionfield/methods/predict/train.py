@@ -3,8 +3,9 @@
 Each step draws windows of `history + future` frames, hides frames and joints of the
 history in a share of the batch (and shortens it at random, so any history length works),
 fits the instance part on what is left and scores the future (and, for the field, the
-history it should have filled): the outer loop of the bi-level optimisation. Resumable: the run folder keeps the latest weights (safetensors) and
-the optimiser state (`torch.load(weights_only=True)`); `--resume` continues from there.
+history it should have filled): the outer loop of the bi-level optimisation. Resumable:
+the run folder keeps the latest weights (safetensors) and the optimiser state
+(`torch.load(weights_only=True)`); `--resume` continues from there.
 """
 
 from __future__ import annotations
