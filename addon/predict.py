@@ -153,7 +153,7 @@ def append_keys(obj, rotations: np.ndarray, root_translation: np.ndarray,
     curves = _curves(obj)
 
     def hemisphere(path, quats):
-        previous = np.array([_last_value(curves, path, i) for i in range(4)])
+        previous = np.array([_quat_value(curves, path, i) for i in range(4)])
         return -1.0 if np.dot(quats[0], previous) < 0 else 1.0  # the track is continuous
 
     def merge(existing, new_frames):
@@ -171,7 +171,8 @@ def fill_keys(obj, rotations: np.ndarray, root_translation: np.ndarray,
     curves = _curves(obj)
 
     def hemisphere(path, quats):
-        current = np.array([[_value_at(curves, path, i, f) for i in range(4)] for f in frames])
+        current = np.array([[_quat_value(curves, path, i, f) for i in range(4)]
+                            for f in frames])
         return np.where(np.sum(quats * current, axis=1) < 0, -1.0, 1.0)[:, None]
 
     added = np.zeros(len(frames), bool)
@@ -198,18 +199,13 @@ def _write(obj, curves, rotations, root_translation, frames, hemisphere, merge) 
             _merge(curves, path, index, name, frames, values, merge)
 
 
-def _last_value(curves, path: str, index: int) -> float:
+def _quat_value(curves, path: str, index: int, frame: float | None = None) -> float:
+    """A quaternion curve's value at `frame` (None: its last key); the identity's component
+    where the curve has no keys."""
     curve = curves.find(path, index=index)
     if curve is None or not len(curve.keyframe_points):
         return 1.0 if index == 0 else 0.0
-    return curve.keyframe_points[-1].co[1]
-
-
-def _value_at(curves, path: str, index: int, frame: float) -> float:
-    curve = curves.find(path, index=index)
-    if curve is None or not len(curve.keyframe_points):
-        return 1.0 if index == 0 else 0.0
-    return curve.evaluate(frame)
+    return curve.keyframe_points[-1].co[1] if frame is None else curve.evaluate(frame)
 
 
 def _points(curve) -> tuple[np.ndarray, np.ndarray]:

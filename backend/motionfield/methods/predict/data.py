@@ -162,6 +162,8 @@ def repair(values: np.ndarray, mask: np.ndarray, fallback: np.ndarray) -> np.nda
     """Fill hidden entries by linear interpolation over frames, per joint, holding the
     nearest observation at the ends; a joint never observed takes `fallback` (J, D).
     This is the "repair, then predict" treatment the baselines get (R+LTD in NeRMo)."""
+    if (mask > 0).all():  # complete histories (most of an evaluation): nothing to repair
+        return values.copy()
     frames = np.arange(values.shape[1], dtype=np.float64)
     out = interpolate_observed(frames, values, mask, frames)
     never = ~(mask > 0).any(axis=1)[:, None, :, None]  # (B, 1, J, 1)
