@@ -201,7 +201,7 @@ def bvh_folder_windows(folder: Path) -> dict[str, np.ndarray]:
     from motionfield.data.build import build, load_set
     from motionfield.methods.predict.smpl_task import clip_tokens
 
-    data = load_set(build(str(folder), progress=False))
+    data = load_set(build(str(folder), progress=True))
     out: dict[str, list] = {}
     for i, clip in enumerate(data.clips):
         tokens = clip_tokens(data, i)
