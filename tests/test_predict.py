@@ -17,6 +17,7 @@ from motionfield.methods.predict.baselines import (
 from motionfield.methods.predict.config import ModelConfig, TrainConfig
 from motionfield.methods.predict.data import (
     CmuBenchmark,
+    WindowSampler,
     incomplete_mask,
     interpolate_observed,
     repair,
@@ -141,6 +142,18 @@ def test_time_warp_replays_windows_at_a_speed_within_the_bounds():
     assert np.allclose(speed, speed[:, :1], atol=1e-5)  # constant within a window
     assert 0.75 - 1e-6 <= speed.min() and speed.max() <= 1.25 + 1e-6
     assert speed.max() - speed.min() > 0.2
+
+
+def test_window_sampler_draws_each_group_in_its_share():
+    """Two sources of very different length, weighted to half the windows each."""
+    small, large = np.zeros((20, 1, 1)), np.ones((2000, 1, 1))
+    sampler = WindowSampler([small, large], 10, np.array([0, 1]), (0.5, 0.5))
+    windows = sampler.sample(np.random.default_rng(0), 4000)
+    assert abs(windows[:, 0, 0, 0].mean() - 0.5) < 0.03
+    plain = WindowSampler([small, large], 10).sample(np.random.default_rng(0), 4000)
+    assert plain[:, 0, 0, 0].mean() > 0.98  # by default every window is equally likely
+    with pytest.raises(ValueError):
+        WindowSampler([small, large], 10, np.array([0, 1]), (1.0,))
 
 
 def test_baselines():
@@ -369,3 +382,12 @@ def test_eval_cli_on_a_folder_of_bvh_writes_the_table(data_root, tmp_path):
         for method in ("ours", "linear", "cubic"):
             assert set(table["fill"][condition]["average"][method]) == {"120", "200", "400"}
     assert main(["eval", "predict", "--data", str(tmp_path / "nothing")]) == 2
+
+
+def test_model_settings_from_the_command_line_are_typed_and_checked():
+    from motionfield.methods.predict.cli import _model_settings
+
+    assert _model_settings(["dropout=0.1", "hidden=96"]) == {"dropout": 0.1, "hidden": 96}
+    for bad in (["dropout"], ["joints=3"], ["width=3"], ["hidden=wide"]):
+        with pytest.raises(SystemExit):
+            _model_settings(bad)

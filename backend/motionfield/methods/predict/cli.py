@@ -24,6 +24,15 @@ def add_train(sub) -> None:
                    help="replay windows up to this much slower or faster (0: off)")
     p.add_argument("--fill-weight", type=float, default=0.5,
                    help="weight of the error over the history (gap filling) in the field's loss")
+    p.add_argument("--extra-data", nargs="+", default=[], metavar="SET",
+                   help="cmu task: built sets whose training split joins the benchmark's "
+                   "(bandai-namco-1, bandai-namco-2), on its skeleton")
+    p.add_argument("--extra-share", type=float, default=0.5,
+                   help="share of the training windows drawn from --extra-data")
+    p.add_argument("--set", dest="model_settings", action="append", default=[],
+                   metavar="NAME=VALUE", help="a model setting of the field (config.ModelConfig), "
+                   "e.g. --set dropout=0.1; repeatable")
+    p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
     p.add_argument("--resume", action="store_true", help="continue the run in --output")
     p.set_defaults(func=_train)
@@ -49,11 +58,35 @@ def _train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     config = TrainConfig(task=args.task, steps=args.steps, batch=args.batch, lr=args.lr,
                          seed=args.seed, augment=args.augment,
-                         speed_change=args.speed_change, fill_weight=args.fill_weight)
+                         speed_change=args.speed_change, fill_weight=args.fill_weight,
+                         weight_decay=args.weight_decay, extra_data=tuple(args.extra_data),
+                         extra_share=args.extra_share)
     path = train(args.model, config, Path(args.output),
-                 Path(args.data) if args.data else None, resume=args.resume)
+                 Path(args.data) if args.data else None, resume=args.resume,
+                 model_config=_model_settings(args.model_settings))
     print(path)
     return 0
+
+
+def _model_settings(pairs: list[str]) -> dict:
+    """["dropout=0.1", "hidden=192"] -> {"dropout": 0.1, "hidden": 192}, typed as in
+    ModelConfig; an unknown name or a bad value is an error."""
+    import dataclasses
+
+    from motionfield.methods.predict.config import ModelConfig
+
+    types = {f.name: f.type for f in dataclasses.fields(ModelConfig)}
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in types or name in ("joints", "dims"):
+            raise SystemExit(f"--set {pair}: expected NAME=VALUE with NAME one of "
+                             f"{', '.join(n for n in types if n not in ('joints', 'dims'))}")
+        try:
+            out[name] = float(value) if types[name] in (float, "float") else int(value)
+        except ValueError:
+            raise SystemExit(f"--set {pair}: {value!r} is not a number") from None
+    return out
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -18,6 +18,8 @@ class ModelConfig:
     field_width : width of the modulated time features (the costly (B, T, J, .) tensor)
     frequencies, time_scale : Fourier features sin/cos(2^l pi t / time_scale), l < frequencies
     layers, heads : the attention across joints that mixes the per-joint codes
+    dropout : in training, on the per-joint tokens and inside the attention (regularises the
+        generic part, which otherwise overfits the benchmark's 32 training files)
     """
 
     joints: int
@@ -30,6 +32,7 @@ class ModelConfig:
     time_scale: float = 4.0
     layers: int = 2
     heads: int = 4
+    dropout: float = 0.0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -50,7 +53,9 @@ class TrainConfig:
     `augment` applies the task's augmentation (CMU: mirroring; SMPL: turns about the
     vertical) to every batch; `speed_change` replays each window up to that much slower or
     faster (0: off); `fill_weight` weighs the error over the history (gaps filled) against
-    the future's (field only)."""
+    the future's (field only); `extra_data` names built sets (`motionfield data build`) whose
+    training split joins the task's own data, drawn for `extra_share` of the windows (CMU
+    task: on the benchmark's skeleton, see io/smpl_to_cmu.py)."""
 
     task: str = "cmu"
     steps: int = 6000
@@ -66,6 +71,8 @@ class TrainConfig:
     augment: bool = True
     speed_change: float = 0.2
     fill_weight: float = 0.5
+    extra_data: tuple[str, ...] = ()
+    extra_share: float = 0.5
     checkpoint_every: int = 500
     extra: dict = field(default_factory=dict)
 

@@ -24,6 +24,10 @@ from motionfield.io.cmu_benchmark import (
 )
 
 CMU_FRAME_TIME = 0.04  # seconds per kept frame, as the published horizons count them
+# What a kept frame really is: the files hold 120 fps captures (io/cmu_benchmark.py) and
+# every second frame is kept. Other data joins the benchmark's training at this rate, so
+# that one frame step means the same motion in both.
+CMU_KEPT_FPS = 60
 CMU_SEED = 1234567890
 CMU_WINDOWS_PER_FILE = 8
 CMU_SOURCE_FRAMES = 50  # LTD's source_seq_len: windows end 50 frames after idx
@@ -87,15 +91,28 @@ def ltd_windows(seq: np.ndarray, history: int) -> np.ndarray:
 
 
 class WindowSampler:
-    """Random training windows from a list of (T, J, D) sequences sampled at `frame_time`."""
+    """Random training windows from a list of (T, J, D) sequences sampled at `frame_time`:
+    every window equally likely; or, with `groups` (a group index per sequence) and
+    `shares` (per group), each group drawn for its share and its windows equally likely."""
 
-    def __init__(self, sequences: list[np.ndarray], length: int):
-        self.sequences = [s.astype(np.float32) for s in sequences if len(s) >= length]
-        if not self.sequences:
+    def __init__(self, sequences: list[np.ndarray], length: int,
+                 groups: np.ndarray | None = None, shares: tuple[float, ...] | None = None):
+        groups = np.zeros(len(sequences), int) if groups is None else np.asarray(groups)
+        shares = np.ones(1) if shares is None else np.asarray(shares, dtype=np.float64)
+        if len(groups) != len(sequences) or groups.max(initial=0) >= len(shares):
+            raise ValueError("one group per sequence, and a share per group")
+        keep = [i for i, s in enumerate(sequences) if len(s) >= length]
+        if not keep:
             raise ValueError(f"no sequence has {length} frames")
+        self.sequences = [sequences[i].astype(np.float32) for i in keep]
         self.length = length
         counts = np.array([len(s) - length + 1 for s in self.sequences], dtype=np.float64)
-        self.weights = counts / counts.sum()  # every window equally likely
+        groups = groups[keep]
+        totals = np.bincount(groups, counts, minlength=len(shares))
+        if np.any((totals == 0) & (shares > 0)):
+            raise ValueError(f"a group with a share has no sequence of {length} frames")
+        self.weights = counts * shares[groups] / np.where(totals > 0, totals, 1.0)[groups]
+        self.weights /= self.weights.sum()
 
     def sample(self, rng: np.random.Generator, batch: int) -> np.ndarray:
         """(batch, length, J, D)."""

@@ -89,7 +89,8 @@ class MotionField(nn.Module):
         self.log_basis_ridge = nn.Parameter(torch.tensor(math.log(1e-2)))
         self.joint_codes = nn.Parameter(torch.randn(c.joints, c.hidden) * 0.02)
         self.token_in = _mlp([c.basis * c.dims + 1, c.hidden, c.hidden])
-        layer = nn.TransformerEncoderLayer(c.hidden, c.heads, 2 * c.hidden, dropout=0.0,
+        self.token_dropout = nn.Dropout(c.dropout)
+        layer = nn.TransformerEncoderLayer(c.hidden, c.heads, 2 * c.hidden, dropout=c.dropout,
                                            batch_first=True, norm_first=True,
                                            activation="gelu")
         self.mixer = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
@@ -130,6 +131,7 @@ class MotionField(nn.Module):
         coeffs = masked_ridge(basis, residuals, mask, self.log_basis_ridge.exp())
         seen = mask.mean(dim=1)[..., None]  # share of frames observed per joint
         tokens = self.token_in(torch.cat([coeffs.flatten(2), seen], -1)) + self.joint_codes
+        tokens = self.token_dropout(tokens)
         return self.mixer_norm(self.mixer(tokens))
 
     def field_features(self, t: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:

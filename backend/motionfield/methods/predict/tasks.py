@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from motionfield.data.sources import data_dir, source_path
-from motionfield.methods.predict.data import CMU_FRAME_TIME, CmuBenchmark
+from motionfield.methods.predict.data import CMU_FRAME_TIME, CMU_KEPT_FPS, CmuBenchmark
 
 TASKS = ("cmu", "smpl")
 
@@ -36,6 +36,10 @@ class Task:
     licence: str
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     augment: Callable[[np.random.Generator, np.ndarray], np.ndarray]
+    # Where `train` mixes sources: each sequence's source and each source's share of the
+    # windows (data.WindowSampler); None: every window equally likely.
+    train_groups: np.ndarray | None = None
+    group_shares: tuple[float, ...] | None = None
 
 
 def mean_joint_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -71,29 +75,96 @@ def random_mirror(pairs: np.ndarray, lateral_axis: int = 0):
     return augment
 
 
-def cmu_task(root: Path) -> Task:
+CMU_DESCRIPTION = ("CMU-Mocap prediction benchmark, training split (32 files, ConvSeq2Seq/LTD), "
+                   "LTD 3D joint positions, every 2nd frame")
+CMU_LICENCE = "CMU Graphics Lab Motion Capture Database terms (free for all uses)"
+BANDAI_LICENCE = "CC BY-NC 4.0 (Bandai Namco Research Motiondataset): non-commercial use"
+
+
+def cmu_task(root: Path, extra_data: tuple[str, ...] = (), extra_share: float = 0.5) -> Task:
+    """The benchmark's training files; with `extra_data`, built sets put on the benchmark's
+    skeleton join them for `extra_share` of the windows. Normalisation comes from the
+    benchmark's files alone."""
     bench = CmuBenchmark.load(root)
     train = [seq[:, bench.used].astype(np.float32)
              for seqs in bench.sequences("train").values() for seq in seqs]
     frames = np.concatenate(train)
     steps = np.concatenate([s[10:] - s[:-10] for s in train])
+    description, licence, groups, shares = CMU_DESCRIPTION, CMU_LICENCE, None, None
+    if extra_data:
+        unknown = set(extra_data) - set(EXTRA_SOURCE_RIGS)
+        if unknown:
+            raise ValueError(f"extra data {sorted(unknown)}: use {', '.join(EXTRA_SOURCE_RIGS)}")
+        if not 0.0 < extra_share < 1.0:
+            raise ValueError(f"extra_share must be between 0 and 1, got {extra_share}")
+        extra = extra_on_cmu_skeleton(bench, extra_data)
+        groups = np.repeat([0, 1], [len(train), len(extra)])
+        shares = (1.0 - extra_share, extra_share)
+        train = train + extra
+        description += (f"; plus the training split of {', '.join(extra_data)} on the "
+                        f"benchmark's skeleton at {CMU_KEPT_FPS} fps, {extra_share:.0%} of "
+                        "the windows")
+        if any(name.startswith("bandai") for name in extra_data):
+            licence += "; " + BANDAI_LICENCE
     return Task("cmu", len(bench.used), 3, CMU_FRAME_TIME, train,
                 mean_pose=frames.mean(axis=0), scale=np.full(3, steps.std(), np.float32),
                 value_mask=np.ones((len(bench.used), 3), np.float32),
-                description=("CMU-Mocap prediction benchmark, training split (32 files, "
-                             "ConvSeq2Seq/LTD), LTD 3D joint positions, every 2nd frame"),
-                licence="CMU Graphics Lab Motion Capture Database terms (free for all uses)",
-                loss=mean_joint_distance, augment=random_mirror(mirror_pairs(bench.used_names)))
+                description=description, licence=licence, loss=mean_joint_distance,
+                augment=random_mirror(mirror_pairs(bench.used_names)), train_groups=groups,
+                group_shares=shares)
 
 
-def load_task(name: str, data_root: Path | None = None) -> Task:
+# Sets that may join the CMU task, with the rig they were captured on: SMPL joints that rig
+# does not drive (hands without fingers) carry no motion and are not transferred.
+EXTRA_SOURCE_RIGS = {"bandai-namco-1": "bandai_namco", "bandai-namco-2": "bandai_namco"}
+
+
+def extra_on_cmu_skeleton(bench: CmuBenchmark, sources: tuple[str, ...],
+                          progress: bool = True) -> list[np.ndarray]:
+    """The training split of each built set (SMPL), resampled to the benchmark's kept-frame
+    rate and put on its skeleton: [(T, 25, 3)] LTD positions of the used joints."""
+    from motionfield.body.skeleton import smpl_skeleton
+    from motionfield.data.build import build, load_set
+    from motionfield.io.cmu_benchmark import list_sequences, read_cmu_sequence
+    from motionfield.io.rigs import builtin_rigs
+    from motionfield.io.smpl_to_cmu import (
+        cmu_calibration,
+        mean_local_rotations,
+        smpl_to_ltd_positions,
+    )
+    from motionfield.motion import Motion
+
+    calibration = cmu_calibration(bench.skeleton)
+    fixed = mean_local_rotations(read_cmu_sequence(p) for paths in
+                                 list_sequences(bench.root, "train").values() for p in paths)
+    out = []
+    for source in sources:
+        captured = list(builtin_rigs()[EXTRA_SOURCE_RIGS[source]].joints)
+        data = load_set(build(source, progress=progress))
+        for i in data.split("train"):
+            rot, trans = data.clip(i)
+            if len(rot) < 2:
+                continue
+            motion = Motion.from_frames(rot, trans, smpl_skeleton(), data.clips[i]["fps"])
+            rot = motion.at_fps(CMU_KEPT_FPS).rotations
+            positions = smpl_to_ltd_positions(rot, bench.skeleton, calibration, fixed, captured)
+            out.append(positions[:, bench.used].astype(np.float32))
+    return out
+
+
+def load_task(name: str, data_root: Path | None = None, extra_data: tuple[str, ...] = (),
+              extra_share: float = 0.5) -> Task:
     """A task by name; `data_root` is the unpacked data folder (or, for `cmu`, the cmu_mocap
     folder itself); by default the unpacked archives (`motionfield data unpack`)."""
     if name == "cmu":
         if data_root is None:
-            return cmu_task(source_path("cmu_mocap"))
-        root = Path(data_root)
-        return cmu_task(root if (root / "skeleton.json").exists() else root / "cmu_mocap")
+            root = source_path("cmu_mocap")
+        else:
+            root = Path(data_root)
+            root = root if (root / "skeleton.json").exists() else root / "cmu_mocap"
+        return cmu_task(root, tuple(extra_data), extra_share)
+    if extra_data:
+        raise ValueError(f"extra data is for the cmu task; the {name} task has its own")
     if name == "smpl":
         from motionfield.methods.predict.smpl_task import smpl_task
 

@@ -92,7 +92,7 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
     """Train and write `out/model.safetensors`; returns its path. `stop_after` ends this
     call after that many steps with the state saved (a time-boxed session; `resume` goes on)."""
     out.mkdir(parents=True, exist_ok=True)
-    task = load_task(config.task, data_root)
+    task = load_task(config.task, data_root, config.extra_data, config.extra_share)
     torch.manual_seed(config.seed)
     resuming = resume and (out / STATE).exists()
     if resuming and kind == "field":  # the run's own settings, whatever was passed now
@@ -106,7 +106,8 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
     if resuming:
         step, rng = _restore(out, model, optimiser, schedule)
     length = config.history + config.future
-    sampler = WindowSampler(task.train, warp_source_frames(length, config.speed_change))
+    sampler = WindowSampler(task.train, warp_source_frames(length, config.speed_change),
+                            task.train_groups, task.group_shares)
     bar = tqdm(total=config.steps, initial=step, disable=not progress, desc=f"train {kind}")
     model.train()
     last = config.steps if stop_after is None else min(config.steps, step + stop_after)
