@@ -391,3 +391,17 @@ def test_model_settings_from_the_command_line_are_typed_and_checked():
     for bad in (["dropout"], ["joints=3"], ["width=3"], ["hidden=wide"]):
         with pytest.raises(SystemExit):
             _model_settings(bad)
+
+
+def test_velocity_error_scores_steps_not_positions():
+    from motionfield.methods.predict.train import velocity_error
+
+    future = torch.randn(2, 6, 4, 3)
+    start = torch.randn(2, 1, 4, 3)
+    track = torch.cat([start, future], 1)
+    assert velocity_error(track, start, future) == 0
+    assert velocity_error(track + 5.0, start, future) < 1e-5  # a shifted track, same steps
+    jump = track.clone()
+    jump[:, 1:] += 1.0  # the prediction leaps away from the last observed frame
+    assert velocity_error(jump, start, future) > 0.1
+    assert velocity_error(jump[:, 1:], None, future) < 1e-5  # without the start: no leap

@@ -24,6 +24,8 @@ def add_train(sub) -> None:
                    help="replay windows up to this much slower or faster (0: off)")
     p.add_argument("--fill-weight", type=float, default=0.5,
                    help="weight of the error over the history (gap filling) in the field's loss")
+    p.add_argument("--velocity-weight", type=float, default=0.0,
+                   help="weight of the future's frame-to-frame step error in the field's loss")
     p.add_argument("--extra-data", nargs="+", default=[], metavar="SET",
                    help="cmu task: built sets whose training split joins the benchmark's "
                    "(bandai-namco-1, bandai-namco-2), on its skeleton")
@@ -59,7 +61,8 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(task=args.task, steps=args.steps, batch=args.batch, lr=args.lr,
                          seed=args.seed, augment=args.augment,
                          speed_change=args.speed_change, fill_weight=args.fill_weight,
-                         weight_decay=args.weight_decay, extra_data=tuple(args.extra_data),
+                         weight_decay=args.weight_decay,
+                         velocity_weight=args.velocity_weight, extra_data=tuple(args.extra_data),
                          extra_share=args.extra_share)
     path = train(args.model, config, Path(args.output),
                  Path(args.data) if args.data else None, resume=args.resume,

@@ -53,7 +53,8 @@ class TrainConfig:
     `augment` applies the task's augmentation (CMU: mirroring; SMPL: turns about the
     vertical) to every batch; `speed_change` replays each window up to that much slower or
     faster (0: off); `fill_weight` weighs the error over the history (gaps filled) against
-    the future's (field only); `extra_data` names built sets (`motionfield data build`) whose
+    the future's (field only); `velocity_weight` adds the error of the future's
+    frame-to-frame steps (field only; siMLPe always has it); `extra_data` names built sets (`motionfield data build`) whose
     training split joins the task's own data, drawn for `extra_share` of the windows (CMU
     task: on the benchmark's skeleton, see io/smpl_to_cmu.py)."""
 
@@ -71,6 +72,7 @@ class TrainConfig:
     augment: bool = True
     speed_change: float = 0.2
     fill_weight: float = 0.5
+    velocity_weight: float = 0.0
     extra_data: tuple[str, ...] = ()
     extra_share: float = 0.5
     checkpoint_every: int = 500

@@ -62,16 +62,20 @@ def history_mask(rng: np.random.Generator, config: TrainConfig, batch: int, join
     return mask
 
 
-def field_loss(model, task: Task, history, future, mask, frame_time, fill_weight: float):
+def field_loss(model, task: Task, history, future, mask, frame_time, fill_weight: float,
+               velocity_weight: float = 0.0):
     """The future's error, plus `fill_weight` times the error over the history from its
     first observed frame on: hidden frames and joints included, so the same fit that
-    predicts also fills gaps (NeRMo's outer loss scores the future only)."""
+    predicts also fills gaps (NeRMo's outer loss scores the future only); plus
+    `velocity_weight` times the error of the future's frame-to-frame steps (siMLPe's term)."""
     h, f = history.shape[1], future.shape[1]
     t_obs = (torch.arange(h, dtype=torch.float32) - (h - 1)) * frame_time
     t_query = torch.arange(-(h - 1), f + 1, dtype=torch.float32) * frame_time
     b = history.shape[0]
     pred = model(t_obs.expand(b, -1), history, mask, t_query.expand(b, -1))
     loss = task.loss(pred[:, h:], future)
+    if velocity_weight:
+        loss = loss + velocity_weight * velocity_error(pred[:, h - 1:], history[:, -1:], future)
     if fill_weight:
         seen = mask.amax(dim=2) > 0  # (B, H): frames with anything observed
         spanned = seen.to(torch.float32).cummax(dim=1).values[..., None, None] > 0
@@ -80,10 +84,18 @@ def field_loss(model, task: Task, history, future, mask, frame_time, fill_weight
     return loss
 
 
+def velocity_error(pred, start, future):
+    """Mean distance between the predicted and true frame-to-frame steps; `pred` (B, 1 + F)
+    starts at the last history frame (given as `start` (B, 1) for the truth), or is (B, F)
+    with the first step left out when `start` is None."""
+    truth = future if start is None else torch.cat([start, future], 1)
+    velocity = (pred[:, 1:] - pred[:, :-1]) - (truth[:, 1:] - truth[:, :-1])
+    return velocity.norm(dim=-1).mean()
+
+
 def simlpe_loss(model, task: Task, history, future):
     pred = model(history)
-    velocity = (pred[:, 1:] - pred[:, :-1]) - (future[:, 1:] - future[:, :-1])
-    return task.loss(pred, future) + velocity.norm(dim=-1).mean()
+    return task.loss(pred, future) + velocity_error(pred, None, future)
 
 
 def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = None,
@@ -123,7 +135,7 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
         history, future = windows[:, :config.history], windows[:, config.history:]
         if kind == "field":
             loss = field_loss(model, task, history, future, mask, task.frame_time,
-                              config.fill_weight)
+                              config.fill_weight, config.velocity_weight)
         else:  # trained on complete histories, as published
             loss = simlpe_loss(model, task, history, future)
         optimiser.zero_grad()
