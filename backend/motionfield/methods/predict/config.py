@@ -54,9 +54,10 @@ class TrainConfig:
     vertical) to every batch; `speed_change` replays each window up to that much slower or
     faster (0: off); `fill_weight` weighs the error over the history (gaps filled) against
     the future's (field only); `velocity_weight` adds the error of the future's
-    frame-to-frame steps (field only; siMLPe always has it); `extra_data` names built sets (`motionfield data build`) whose
-    training split joins the task's own data, drawn for `extra_share` of the windows (CMU
-    task: on the benchmark's skeleton, see io/smpl_to_cmu.py)."""
+    frame-to-frame steps (field only; siMLPe always has it); `extra_data` names built sets
+    (`motionfield data build`) whose training split joins the task's own data, drawn for
+    `extra_share` of the windows (CMU task: on the benchmark's skeleton, see
+    io/smpl_to_cmu.py)."""
 
     task: str = "cmu"
     steps: int = 6000
