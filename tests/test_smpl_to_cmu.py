@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from motionfield.body.skeleton import smpl_skeleton
 from motionfield.io.bvh import bvh_text, parse_bvh, read_bvh
 from motionfield.io.cmu_benchmark import (
     expmap_to_positions_ltd,
@@ -20,6 +21,11 @@ from motionfield.io.smpl_to_cmu import (
     mean_local_rotations,
     smpl_to_ltd_positions,
 )
+from motionfield.motion import Motion
+
+
+def _smpl(rotations: np.ndarray) -> Motion:
+    return Motion.from_frames(rotations, np.zeros((len(rotations), 3)), smpl_skeleton(), 30)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +46,7 @@ def test_benchmark_file_comes_back_through_smpl(cmu):
     rows = rows[:301]
     motion = sequence_to_motion(rows, skeleton)
     smpl, _ = retarget(parse_bvh(bvh_text(motion)), units="metres")
-    back = smpl_to_ltd_positions(smpl.rotations, skeleton, calibration, fixed)
+    back = smpl_to_ltd_positions(smpl, skeleton, calibration, fixed)
     truth = expmap_to_positions_ltd(rows[1:], skeleton)
     error = np.linalg.norm(back - truth, axis=-1)[:, list(skeleton.used_joints)]
     assert error.mean() < 15.0  # LTD "mm"; the body spans about 2000
@@ -56,12 +62,13 @@ def test_uncaptured_joints_hold_their_mean_local_rotation(cmu):
     rotations = rng.normal(size=(4, 24, 4))
     rotations /= np.linalg.norm(rotations, axis=-1, keepdims=True)
     captured = [n for n in calibration if not n.endswith("_hand")]
-    pos = smpl_to_ltd_positions(rotations, skeleton, calibration, fixed, captured)
+    pos = smpl_to_ltd_positions(_smpl(rotations), skeleton, calibration, fixed, captured)
     other = rotations.copy()
     other[:, [22, 23]] = [1.0, 0.0, 0.0, 0.0]  # SMPL's hands moved, nothing else
-    moved = smpl_to_ltd_positions(other, skeleton, calibration, fixed, captured)
+    moved = smpl_to_ltd_positions(_smpl(other), skeleton, calibration, fixed, captured)
     np.testing.assert_allclose(moved, pos, atol=1e-9)
-    assert not np.allclose(smpl_to_ltd_positions(other, skeleton, calibration, fixed), pos)
+    assert not np.allclose(smpl_to_ltd_positions(_smpl(other), skeleton, calibration, fixed),
+                           pos)
 
 
 def test_bandai_walk_stands_upright_on_the_benchmark_skeleton(cmu, data_root):
@@ -70,7 +77,7 @@ def test_bandai_walk_stands_upright_on_the_benchmark_skeleton(cmu, data_root):
         "dataset-1_walk_normal_001.bvh"))
     smpl, _ = retarget(read_bvh(path), proportions="smpl")
     captured = list(builtin_rigs()["bandai_namco"].joints)
-    pos = smpl_to_ltd_positions(smpl.rotations, skeleton, calibration, fixed, captured)
+    pos = smpl_to_ltd_positions(smpl, skeleton, calibration, fixed, captured)
     y = {n: pos[:, skeleton.names.index(n), 1] for n in ("Head", "LeftFoot", "RightFoot")}
     assert (y["Head"] > 400).all() and (y["LeftFoot"] < -800).all()
     assert (y["RightFoot"] < -800).all()

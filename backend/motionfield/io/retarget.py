@@ -193,6 +193,18 @@ def calibrate(clip: BvhClip, rig: RigMap, scale: float, frame: int | None = None
     return _calibration(ref, skeleton or smpl_skeleton(), zero_pose=frame is None)
 
 
+def rig_calibration(ref: SourceTracks, rig: RigMap, skeleton: Skeleton,
+                    reference_frame: int | None) -> tuple[dict[str, np.ndarray], str]:
+    """The C_j (wxyz) `retarget` uses and where they came from: the rig profile's stored
+    calibration when no reference frame is named, else solved from `ref` (the zero pose or
+    that frame, `reference_tracks`)."""
+    if reference_frame is None and rig.calibration:
+        return ({k: np.asarray(v, dtype=np.float64) for k, v in rig.calibration.items()},
+                "rig calibration")
+    calib = _calibration(ref, skeleton, zero_pose=reference_frame is None)
+    return calib, "zero pose" if reference_frame is None else f"frame {reference_frame}"
+
+
 def _calibration(ref: SourceTracks, skeleton: Skeleton, zero_pose: bool
                  ) -> dict[str, np.ndarray]:
     g, largest = reference_pose(ref, skeleton)
@@ -241,12 +253,7 @@ def retarget(clip: BvhClip, rig: RigMap | None = None, *, units: str | None = No
     units, scale = file_units(clip, rig, units)
     tracks = source_tracks(clip, rig, scale)  # forward kinematics of the clip, once
     ref = reference_tracks(clip, rig, scale, reference_frame, tracks)
-    if reference_frame is None and rig.calibration:
-        calib = {k: np.asarray(v, dtype=np.float64) for k, v in rig.calibration.items()}
-        reference = "rig calibration"
-    else:
-        calib = _calibration(ref, skeleton, zero_pose=reference_frame is None)
-        reference = "zero pose" if reference_frame is None else f"frame {reference_frame}"
+    calib, reference = rig_calibration(ref, rig, skeleton, reference_frame)
     glob = _smpl_world_rotations(tracks, calib)
     local = glob.copy()
     for j in range(1, 24):

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from motionfield.body.rotations import matrix_to_quat, quat_to_axis_angle, quat_to_matrix
-from motionfield.body.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS
+from motionfield.body.skeleton import SMPL_JOINT_NAMES, smpl_skeleton
 from motionfield.io.cmu_benchmark import (
     VALUES_PER_FRAME,
     CmuBenchmarkSkeleton,
@@ -33,7 +33,7 @@ def cmu_calibration(skeleton: CmuBenchmarkSkeleton) -> dict[str, tuple[int, np.n
     """{SMPL joint: (CMU joint index, C_j as a 3x3)}, from the CMU zero pose exactly as the
     data build retargets the benchmark files."""
     from motionfield.io.bvh import bvh_text, parse_bvh
-    from motionfield.io.retarget import calibrate, resolve_rig
+    from motionfield.io.retarget import reference_tracks, resolve_rig, rig_calibration
 
     count = len(skeleton)
     rest = np.zeros((1, count, 4))
@@ -41,7 +41,8 @@ def cmu_calibration(skeleton: CmuBenchmarkSkeleton) -> dict[str, tuple[int, np.n
     motion = Motion.from_frames(rest, np.zeros((1, 3)), skeleton.motion_skeleton(), 120)
     clip = parse_bvh(bvh_text(motion), source="cmu zero pose")
     rig = resolve_rig(clip, None)
-    calib = calibrate(clip, rig, 1.0)
+    ref = reference_tracks(clip, rig, 1.0, None)
+    calib, _ = rig_calibration(ref, rig, smpl_skeleton(), None)
     index = {n: i for i, n in enumerate(skeleton.names)}
     return {name: (index[rig.joints[name]], quat_to_matrix(q)) for name, q in calib.items()}
 
@@ -55,24 +56,15 @@ def mean_local_rotations(sequences: Iterable[np.ndarray]) -> np.ndarray:
                      for j in range(expmaps.shape[1])])
 
 
-def smpl_world_rotations(rotations: np.ndarray) -> np.ndarray:
-    """(T, 24, 4) SMPL local rotations, wxyz -> (T, 24, 3, 3) world rotations."""
-    local = quat_to_matrix(rotations)
-    world = np.empty_like(local)
-    for j, p in enumerate(SMPL_PARENTS):
-        world[:, j] = local[:, j] if p < 0 else world[:, p] @ local[:, j]
-    return world
-
-
-def smpl_to_cmu_rows(rotations: np.ndarray, skeleton: CmuBenchmarkSkeleton,
+def smpl_to_cmu_rows(motion: Motion, skeleton: CmuBenchmarkSkeleton,
                      calibration: dict[str, tuple[int, np.ndarray]], fixed_local: np.ndarray,
                      captured: Iterable[str] = SMPL_JOINT_NAMES) -> np.ndarray:
-    """SMPL local rotations (T, 24, 4) -> benchmark rows (T, 117), root position zero.
+    """SMPL motion (T frames) -> benchmark rows (T, 117), root position zero.
 
     `captured` names the SMPL joints the source really moved (the others only follow their
     parent); CMU joints driven by any other keep `fixed_local` (38, 3, 3).
     """
-    world_smpl = smpl_world_rotations(np.asarray(rotations, dtype=np.float64))
+    world_smpl = motion.global_rotations()
     driven = {}
     for name, (s, c) in calibration.items():
         if name in captured:
@@ -92,10 +84,10 @@ def smpl_to_cmu_rows(rotations: np.ndarray, skeleton: CmuBenchmarkSkeleton,
     return rows
 
 
-def smpl_to_ltd_positions(rotations: np.ndarray, skeleton: CmuBenchmarkSkeleton,
+def smpl_to_ltd_positions(motion: Motion, skeleton: CmuBenchmarkSkeleton,
                           calibration: dict[str, tuple[int, np.ndarray]],
                           fixed_local: np.ndarray,
                           captured: Iterable[str] = SMPL_JOINT_NAMES) -> np.ndarray:
-    """SMPL local rotations (T, 24, 4) -> (T, 38, 3) positions in LTD's units and frame."""
-    rows = smpl_to_cmu_rows(rotations, skeleton, calibration, fixed_local, captured)
+    """SMPL motion (T frames) -> (T, 38, 3) positions in LTD's units and frame."""
+    rows = smpl_to_cmu_rows(motion, skeleton, calibration, fixed_local, captured)
     return expmap_to_positions_ltd(rows, skeleton)

@@ -146,8 +146,8 @@ def extra_on_cmu_skeleton(bench: CmuBenchmark, sources: tuple[str, ...],
             if len(rot) < 2:
                 continue
             motion = Motion.from_frames(rot, trans, smpl_skeleton(), data.clips[i]["fps"])
-            rot = motion.at_fps(CMU_KEPT_FPS).rotations
-            positions = smpl_to_ltd_positions(rot, bench.skeleton, calibration, fixed, captured)
+            positions = smpl_to_ltd_positions(motion.at_fps(CMU_KEPT_FPS), bench.skeleton,
+                                              calibration, fixed, captured)
             out.append(positions[:, bench.used].astype(np.float32))
     return out
 
