@@ -78,13 +78,14 @@ def _model_settings(pairs: list[str]) -> dict:
 
     from motionfield.methods.predict.config import ModelConfig
 
-    types = {f.name: f.type for f in dataclasses.fields(ModelConfig)}
+    types = {f.name: f.type for f in dataclasses.fields(ModelConfig)
+             if f.name not in ("joints", "dims")}  # set by the task
     out = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
-        if not sep or name not in types or name in ("joints", "dims"):
+        if not sep or name not in types:
             raise SystemExit(f"--set {pair}: expected NAME=VALUE with NAME one of "
-                             f"{', '.join(n for n in types if n not in ('joints', 'dims'))}")
+                             f"{', '.join(types)}")
         try:
             out[name] = float(value) if types[name] in (float, "float") else int(value)
         except ValueError:

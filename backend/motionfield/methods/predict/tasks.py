@@ -78,7 +78,6 @@ def random_mirror(pairs: np.ndarray, lateral_axis: int = 0):
 CMU_DESCRIPTION = ("CMU-Mocap prediction benchmark, training split (32 files, ConvSeq2Seq/LTD), "
                    "LTD 3D joint positions, every 2nd frame")
 CMU_LICENCE = "CMU Graphics Lab Motion Capture Database terms (free for all uses)"
-BANDAI_LICENCE = "CC BY-NC 4.0 (Bandai Namco Research Motiondataset): non-commercial use"
 
 
 def cmu_task(root: Path, extra_data: tuple[str, ...] = (), extra_share: float = 0.5) -> Task:
@@ -92,6 +91,8 @@ def cmu_task(root: Path, extra_data: tuple[str, ...] = (), extra_share: float = 
     steps = np.concatenate([s[10:] - s[:-10] for s in train])
     description, licence, groups, shares = CMU_DESCRIPTION, CMU_LICENCE, None, None
     if extra_data:
+        from motionfield.data.build import LICENCES
+
         unknown = set(extra_data) - set(EXTRA_SOURCE_RIGS)
         if unknown:
             raise ValueError(f"extra data {sorted(unknown)}: use {', '.join(EXTRA_SOURCE_RIGS)}")
@@ -104,8 +105,7 @@ def cmu_task(root: Path, extra_data: tuple[str, ...] = (), extra_share: float = 
         description += (f"; plus the training split of {', '.join(extra_data)} on the "
                         f"benchmark's skeleton at {CMU_KEPT_FPS} fps, {extra_share:.0%} of "
                         "the windows")
-        if any(name.startswith("bandai") for name in extra_data):
-            licence += "; " + BANDAI_LICENCE
+        licence = "; ".join([licence, *sorted({LICENCES[name] for name in extra_data})])
     return Task("cmu", len(bench.used), 3, CMU_FRAME_TIME, train,
                 mean_pose=frames.mean(axis=0), scale=np.full(3, steps.std(), np.float32),
                 value_mask=np.ones((len(bench.used), 3), np.float32),
