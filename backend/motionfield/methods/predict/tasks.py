@@ -123,6 +123,8 @@ def extra_on_cmu_skeleton(bench: CmuBenchmark, sources: tuple[str, ...],
                           progress: bool = True) -> list[np.ndarray]:
     """The training split of each built set (SMPL), resampled to the benchmark's kept-frame
     rate and put on its skeleton: [(T, 25, 3)] LTD positions of the used joints."""
+    from tqdm import tqdm
+
     from motionfield.body.skeleton import smpl_skeleton
     from motionfield.data.build import build, load_set
     from motionfield.io.cmu_benchmark import list_sequences, read_cmu_sequence
@@ -141,7 +143,9 @@ def extra_on_cmu_skeleton(bench: CmuBenchmark, sources: tuple[str, ...],
     for source in sources:
         captured = list(builtin_rigs()[EXTRA_SOURCE_RIGS[source]].joints)
         data = load_set(build(source, progress=progress))
-        for i in data.split("train"):
+        clips = tqdm(data.split("train"), desc=f"{source} onto the CMU skeleton",
+                     disable=not progress)
+        for i in clips:
             rot, trans = data.clip(i)
             if len(rot) < 2:
                 continue
