@@ -156,6 +156,28 @@ def test_window_sampler_draws_each_group_in_its_share():
         WindowSampler([small, large], 10, np.array([0, 1]), (1.0,))
 
 
+def test_window_sampler_balances_classes_inside_a_group():
+    """Two actions of 10 and 990 windows: drawn 1:99 by default, equally with balance 1,
+    and in proportion to the square roots with 0.5; a second source keeps its share."""
+    short, long = np.zeros((19, 1, 1)), np.ones((999, 1, 1))
+    other = np.full((500, 1, 1), 7.0)
+    sequences, labels = [short, long, other], np.array([0, 1, 0])
+    groups, shares = np.array([0, 0, 1]), (0.8, 0.2)
+    rng = np.random.default_rng(0)
+
+    def drawn(balance):
+        sampler = WindowSampler(sequences, 10, groups, shares, labels, balance)
+        first = sampler.sample(rng, 20000)[:, 0, 0, 0]
+        return [np.mean(first == v) for v in (0.0, 1.0, 7.0)]
+
+    assert np.allclose(drawn(0.0), [0.8 * 0.01, 0.8 * 0.99, 0.2], atol=0.01)
+    assert np.allclose(drawn(1.0), [0.4, 0.4, 0.2], atol=0.015)
+    root = np.sqrt([10, 990]) / np.sqrt([10, 990]).sum() * 0.8
+    assert np.allclose(drawn(0.5), [*root, 0.2], atol=0.015)
+    with pytest.raises(ValueError):
+        WindowSampler(sequences, 10, groups, shares, labels, 1.5)
+
+
 def test_baselines():
     h = np.cumsum(np.ones((1, 5, 2, 3)), axis=1)  # 1, 2, ... 5
     assert np.allclose(zero_velocity(h, 3), 5.0)

@@ -31,6 +31,10 @@ def add_train(sub) -> None:
                    "(bandai-namco-1, bandai-namco-2), on its skeleton")
     p.add_argument("--extra-share", type=float, default=0.5,
                    help="share of the training windows drawn from --extra-data")
+    p.add_argument("--action-balance", type=float, default=0.0,
+                   help="0: every training window equally likely (long files dominate); "
+                   "1: every action drawn equally often; between: in proportion to "
+                   "windows^(1 - balance)")
     p.add_argument("--set", dest="model_settings", action="append", default=[],
                    metavar="NAME=VALUE", help="a model setting of the field (config.ModelConfig), "
                    "e.g. --set dropout=0.1; repeatable")
@@ -63,7 +67,7 @@ def _train(args: argparse.Namespace) -> int:
                          speed_change=args.speed_change, fill_weight=args.fill_weight,
                          weight_decay=args.weight_decay,
                          velocity_weight=args.velocity_weight, extra_data=tuple(args.extra_data),
-                         extra_share=args.extra_share)
+                         extra_share=args.extra_share, action_balance=args.action_balance)
     path = train(args.model, config, Path(args.output),
                  Path(args.data) if args.data else None, resume=args.resume,
                  model_config=_model_settings(args.model_settings))

@@ -57,7 +57,9 @@ class TrainConfig:
     frame-to-frame steps (field only; siMLPe always has it); `extra_data` names built sets
     (`motionfield data build`) whose training split joins the task's own data, drawn for
     `extra_share` of the windows (CMU task: on the benchmark's skeleton, see
-    io/smpl_to_cmu.py)."""
+    io/smpl_to_cmu.py); `action_balance` evens out how often each action of the task's own
+    data is drawn (0: every window equally likely, so long files dominate; 1: every action
+    equally often; data.WindowSampler)."""
 
     task: str = "cmu"
     steps: int = 6000
@@ -76,6 +78,7 @@ class TrainConfig:
     velocity_weight: float = 0.0
     extra_data: tuple[str, ...] = ()
     extra_share: float = 0.5
+    action_balance: float = 0.0
     checkpoint_every: int = 500
     extra: dict = field(default_factory=dict)
 

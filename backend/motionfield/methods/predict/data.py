@@ -93,25 +93,41 @@ def ltd_windows(seq: np.ndarray, history: int) -> np.ndarray:
 class WindowSampler:
     """Random training windows from a list of (T, J, D) sequences sampled at `frame_time`:
     every window equally likely; or, with `groups` (a group index per sequence) and
-    `shares` (per group), each group drawn for its share and its windows equally likely."""
+    `shares` (per group), each group drawn for its share. Inside a group, `labels` (a class
+    per sequence, e.g. the action) and `balance` set how the classes share it: in
+    proportion to their windows^(1 - balance), so 0 keeps every window equally likely and 1
+    draws every class equally often. Inside a class, windows are equally likely."""
 
     def __init__(self, sequences: list[np.ndarray], length: int,
-                 groups: np.ndarray | None = None, shares: tuple[float, ...] | None = None):
+                 groups: np.ndarray | None = None, shares: tuple[float, ...] | None = None,
+                 labels: np.ndarray | None = None, balance: float = 0.0):
         groups = np.zeros(len(sequences), int) if groups is None else np.asarray(groups)
+        labels = np.zeros(len(sequences), int) if labels is None else np.asarray(labels)
         shares = np.ones(1) if shares is None else np.asarray(shares, dtype=np.float64)
         if len(groups) != len(sequences) or groups.max(initial=0) >= len(shares):
             raise ValueError("one group per sequence, and a share per group")
+        if len(labels) != len(sequences):
+            raise ValueError("one label per sequence")
+        if not 0.0 <= balance <= 1.0:
+            raise ValueError(f"balance must be between 0 and 1, got {balance}")
         keep = [i for i, s in enumerate(sequences) if len(s) >= length]
         if not keep:
             raise ValueError(f"no sequence has {length} frames")
         self.sequences = [sequences[i].astype(np.float32) for i in keep]
         self.length = length
         counts = np.array([len(s) - length + 1 for s in self.sequences], dtype=np.float64)
-        groups = groups[keep]
+        groups, labels = groups[keep], labels[keep]
         totals = np.bincount(groups, counts, minlength=len(shares))
         if np.any((totals == 0) & (shares > 0)):
             raise ValueError(f"a group with a share has no sequence of {length} frames")
-        self.weights = counts * shares[groups] / np.where(totals > 0, totals, 1.0)[groups]
+        # classes: one per (group, label) pair present
+        pairs, cls = np.unique(np.stack([groups, labels], 1), axis=0, return_inverse=True)
+        cls = cls.ravel()
+        windows = np.bincount(cls, counts)
+        mass = windows ** (1.0 - balance)
+        group_mass = np.bincount(pairs[:, 0], mass, minlength=len(shares))
+        class_share = mass / group_mass[pairs[:, 0]] * shares[pairs[:, 0]]
+        self.weights = counts / windows[cls] * class_share[cls]
         self.weights /= self.weights.sum()
 
     def sample(self, rng: np.random.Generator, batch: int) -> np.ndarray:

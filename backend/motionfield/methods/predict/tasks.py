@@ -40,6 +40,9 @@ class Task:
     # windows (data.WindowSampler); None: every window equally likely.
     train_groups: np.ndarray | None = None
     group_shares: tuple[float, ...] | None = None
+    # Each sequence's class inside its source (CMU: the action), for balancing the draw
+    # (TrainConfig.action_balance); None: one class.
+    train_labels: np.ndarray | None = None
 
 
 def mean_joint_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -85,8 +88,9 @@ def cmu_task(root: Path, extra_data: tuple[str, ...] = (), extra_share: float = 
     skeleton join them for `extra_share` of the windows. Normalisation comes from the
     benchmark's files alone."""
     bench = CmuBenchmark.load(root)
-    train = [seq[:, bench.used].astype(np.float32)
-             for seqs in bench.sequences("train").values() for seq in seqs]
+    by_action = bench.sequences("train")
+    train = [seq[:, bench.used].astype(np.float32) for seqs in by_action.values() for seq in seqs]
+    labels = np.repeat(np.arange(len(by_action)), [len(seqs) for seqs in by_action.values()])
     frames = np.concatenate(train)
     steps = np.concatenate([s[10:] - s[:-10] for s in train])
     description, licence, groups, shares = CMU_DESCRIPTION, CMU_LICENCE, None, None
@@ -102,6 +106,7 @@ def cmu_task(root: Path, extra_data: tuple[str, ...] = (), extra_share: float = 
         groups = np.repeat([0, 1], [len(train), len(extra)])
         shares = (1.0 - extra_share, extra_share)
         train = train + extra
+        labels = np.concatenate([labels, np.zeros(len(extra), int)])
         description += (f"; plus the training split of {', '.join(extra_data)} on the "
                         f"benchmark's skeleton at {CMU_KEPT_FPS} fps, {extra_share:.0%} of "
                         "the windows")
@@ -111,7 +116,7 @@ def cmu_task(root: Path, extra_data: tuple[str, ...] = (), extra_share: float = 
                 value_mask=np.ones((len(bench.used), 3), np.float32),
                 description=description, licence=licence, loss=mean_joint_distance,
                 augment=random_mirror(mirror_pairs(bench.used_names)), train_groups=groups,
-                group_shares=shares)
+                group_shares=shares, train_labels=labels)
 
 
 # Sets that may join the CMU task, with the rig they were captured on: SMPL joints that rig

@@ -119,7 +119,8 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
         step, rng = _restore(out, model, optimiser, schedule)
     length = config.history + config.future
     sampler = WindowSampler(task.train, warp_source_frames(length, config.speed_change),
-                            task.train_groups, task.group_shares)
+                            task.train_groups, task.group_shares, task.train_labels,
+                            config.action_balance)
     bar = tqdm(total=config.steps, initial=step, disable=not progress, desc=f"train {kind}")
     model.train()
     last = config.steps if stop_after is None else min(config.steps, step + stop_after)
