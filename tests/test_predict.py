@@ -64,6 +64,21 @@ def test_field_answers_any_times_and_hidden_entries_do_not_matter():
     torch.testing.assert_close(model(t_obs, garbage, mask, queries), out)
 
 
+def test_mirror_code_marks_only_the_windows_training_mirrored():
+    torch.manual_seed(0)
+    model = MotionField(ModelConfig(joints=4, dims=3, hidden=32, basis=8, features=8,
+                                    field_width=16, layers=1, heads=2, mirror_code=True)).eval()
+    with torch.no_grad():
+        model.mirror_code.normal_()
+    t_obs, queries = torch.linspace(-1.0, 0.0, 20)[None].expand(2, -1), torch.ones(2, 3)
+    values, mask = torch.randn(2, 20, 4, 3), torch.ones(2, 20, 4)
+    real = model(t_obs, values, mask, queries)  # input from a user: never mirrored
+    tagged = model(t_obs, values, mask, queries, torch.tensor([0.0, 1.0]))
+    torch.testing.assert_close(tagged[0], real[0])
+    assert not torch.allclose(tagged[1], real[1])
+    assert "mirror_code" not in _field().state_dict()  # off by default: old files still load
+
+
 def test_anchor_is_the_last_observation_and_the_mean_pose_for_unseen_joints():
     model = _field(joints=2)
     model.mean_pose.fill_(7.0)
@@ -99,8 +114,8 @@ def test_cmu_mirror_swaps_sides_and_flips_the_lateral_axis():
     pairs = mirror_pairs(names)
     assert list(pairs) == [0, 2, 1, 4, 3]
     windows = np.random.default_rng(0).normal(size=(64, 3, 5, 3)).astype(np.float32)
-    out = random_mirror(pairs)(np.random.default_rng(1), windows)
-    flipped = ~np.all(out == windows, axis=(1, 2, 3))
+    out, flipped = random_mirror(pairs)(np.random.default_rng(1), windows)
+    assert np.array_equal(flipped, ~np.all(out == windows, axis=(1, 2, 3)))
     assert 10 < flipped.sum() < 54  # about half
     expected = windows[flipped][:, :, pairs] * np.array([-1, 1, 1], np.float32)
     np.testing.assert_array_equal(out[flipped], expected)
@@ -117,14 +132,14 @@ def test_smpl_mirror_is_a_reflection_of_the_body():
     quats = rng.normal(size=(5, 24, 4))
     tokens = motion_to_tokens(quats / np.linalg.norm(quats, axis=-1, keepdims=True),
                               rng.normal(size=(5, 3)))[None].repeat(8, 0)
-    out = smpl_mirror()(np.random.default_rng(1), tokens)
+    out, flipped = smpl_mirror()(np.random.default_rng(1), tokens)
     pairs = mirror_pairs(smpl_skeleton().names, {"left_": "right_", "right_": "left_"})
     loss = SmplLoss()
     offsets = loss.offsets.numpy()
     loss.offsets = torch.tensor((offsets + offsets[pairs] * [-1, 1, 1]) / 2)
     before, after = (loss.positions(torch.tensor(x)).numpy() for x in (tokens, out))
     mirrored = [b for b in range(8) if not np.allclose(out[b, :, 1], tokens[b, :, 1])]
-    assert mirrored
+    assert mirrored and mirrored == list(np.flatnonzero(flipped))
     for b in mirrored:
         swapped = before[b][:, pairs]
         dist = np.linalg.norm(swapped[:, :, None] - swapped[:, None], axis=-1)
@@ -409,8 +424,9 @@ def test_eval_cli_on_a_folder_of_bvh_writes_the_table(data_root, tmp_path):
 def test_model_settings_from_the_command_line_are_typed_and_checked():
     from motionfield.methods.predict.cli import _model_settings
 
-    assert _model_settings(["dropout=0.1", "hidden=96"]) == {"dropout": 0.1, "hidden": 96}
-    for bad in (["dropout"], ["joints=3"], ["width=3"], ["hidden=wide"]):
+    assert _model_settings(["dropout=0.1", "hidden=96", "mirror_code=true"]) == {
+        "dropout": 0.1, "hidden": 96, "mirror_code": True}
+    for bad in (["dropout"], ["joints=3"], ["width=3"], ["hidden=wide"], ["mirror_code=2"]):
         with pytest.raises(SystemExit):
             _model_settings(bad)
 

@@ -91,10 +91,20 @@ def _model_settings(pairs: list[str]) -> dict:
             raise SystemExit(f"--set {pair}: expected NAME=VALUE with NAME one of "
                              f"{', '.join(types)}")
         try:
-            out[name] = float(value) if types[name] in (float, "float") else int(value)
+            out[name] = _typed(types[name], value)
         except ValueError:
-            raise SystemExit(f"--set {pair}: {value!r} is not a number") from None
+            raise SystemExit(f"--set {pair}: {value!r} is not a {types[name]}") from None
     return out
+
+
+def _typed(kind, value: str):
+    """A --set value as its setting's type (the dataclass annotation, a type or its name)."""
+    kind = getattr(kind, "__name__", kind)
+    if kind == "bool":
+        if value.lower() not in ("0", "1", "true", "false"):
+            raise ValueError(value)
+        return value.lower() in ("1", "true")
+    return float(value) if kind == "float" else int(value)
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -20,6 +20,9 @@ class ModelConfig:
     layers, heads : the attention across joints that mixes the per-joint codes
     dropout : in training, on the per-joint tokens and inside the attention (regularises the
         generic part, which otherwise overfits the benchmark's 32 training files)
+    mirror_code : a learned code added to every joint token of a window that training
+        mirrored, so the field learns from mirrored motion without forgetting which side is
+        which (people are not symmetric: a right-handed dribble); real input gets none
     """
 
     joints: int
@@ -33,6 +36,7 @@ class ModelConfig:
     layers: int = 2
     heads: int = 4
     dropout: float = 0.0
+    mirror_code: bool = False
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -88,6 +88,8 @@ class MotionField(nn.Module):
         self.basis = _mlp([time_in, c.hidden, c.basis])
         self.log_basis_ridge = nn.Parameter(torch.tensor(math.log(1e-2)))
         self.joint_codes = nn.Parameter(torch.randn(c.joints, c.hidden) * 0.02)
+        if c.mirror_code:
+            self.mirror_code = nn.Parameter(torch.zeros(c.joints, c.hidden))
         self.token_in = _mlp([c.basis * c.dims + 1, c.hidden, c.hidden])
         self.token_dropout = nn.Dropout(c.dropout)
         layer = nn.TransformerEncoderLayer(c.hidden, c.heads, 2 * c.hidden, dropout=c.dropout,
@@ -124,13 +126,16 @@ class MotionField(nn.Module):
         seen = mask.amax(dim=1)[..., None] > 0
         return torch.where(seen, picked, self.mean_pose.expand_as(picked)), last
 
-    def encode(self, t_obs: torch.Tensor, residuals: torch.Tensor,
-               mask: torch.Tensor) -> torch.Tensor:
-        """Joint codes z (B, J, H) from the observed residual tracks."""
+    def encode(self, t_obs: torch.Tensor, residuals: torch.Tensor, mask: torch.Tensor,
+               mirrored: torch.Tensor | None = None) -> torch.Tensor:
+        """Joint codes z (B, J, H) from the observed residual tracks; `mirrored` (B,) marks
+        training windows the augmentation mirrored (config.mirror_code)."""
         basis = self.basis(self.time_features(t_obs))  # (B, N, F)
         coeffs = masked_ridge(basis, residuals, mask, self.log_basis_ridge.exp())
         seen = mask.mean(dim=1)[..., None]  # share of frames observed per joint
         tokens = self.token_in(torch.cat([coeffs.flatten(2), seen], -1)) + self.joint_codes
+        if self.config.mirror_code and mirrored is not None:
+            tokens = tokens + mirrored.to(tokens.dtype)[:, None, None] * self.mirror_code
         tokens = self.token_dropout(tokens)
         return self.mixer_norm(self.mixer(tokens))
 
@@ -142,7 +147,7 @@ class MotionField(nn.Module):
         return self.features(v)
 
     def forward(self, t_obs: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
-                t_query: torch.Tensor) -> torch.Tensor:
+                t_query: torch.Tensor, mirrored: torch.Tensor | None = None) -> torch.Tensor:
         """Fit the instance part on the observations and evaluate the field at t_query.
 
         Parameters
@@ -151,6 +156,7 @@ class MotionField(nn.Module):
         values : (B, N, J, D) observed values (anything where mask is 0)
         mask : (B, N, J) 1 where observed, 0 where missing
         t_query : (B, Q) seconds
+        mirrored : (B,) 1 for training windows mirrored by the augmentation (None: real input)
 
         Returns
         -------
@@ -160,7 +166,7 @@ class MotionField(nn.Module):
         values = torch.where(mask[..., None] > 0, values, torch.zeros_like(values))
         anchor, last = self.anchors(values, mask)
         residuals = (values - anchor[:, None]) / self.scale * mask[..., None]
-        codes = self.encode(t_obs, residuals, mask)
+        codes = self.encode(t_obs, residuals, mask, mirrored)
         count = t_obs.shape[1]
         feats = self.field_features(torch.cat([t_obs, t_query], 1), codes)
         # Features relative to each joint's last observation: the field is 0 there, so the

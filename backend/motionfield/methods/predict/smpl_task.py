@@ -76,21 +76,22 @@ def random_yaw(rng: np.random.Generator, windows: np.ndarray) -> np.ndarray:
 def smpl_mirror():
     """Augmentation: half the windows mirrored through the X = 0 plane (SMPL's left-right
     axis): left and right joints swap, each rotation R becomes M R M with M = diag(-1, 1, 1)
-    (6D columns c0, c1 -> -M c0, M c1) and the root translation's X flips."""
+    (6D columns c0, c1 -> -M c0, M c1) and the root translation's X flips; then every window
+    turned about the vertical. Returns the windows and which were mirrored."""
     from motionfield.methods.predict.tasks import mirror_pairs
 
     pairs = np.append(mirror_pairs(smpl_skeleton().names, {"left_": "right_",
                                                            "right_": "left_"}), ROOT_TOKEN)
     sign = np.array([1, -1, -1, -1, 1, 1], dtype=np.float32)
 
-    def augment(rng: np.random.Generator, windows: np.ndarray) -> np.ndarray:
+    def augment(rng: np.random.Generator, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         flip = rng.random(len(windows)) < 0.5
         mirrored = windows[flip][:, :, pairs].copy()
         mirrored[:, :, :24] *= sign
         mirrored[:, :, ROOT_TOKEN, 0] *= -1.0
         out = windows.copy()
         out[flip] = mirrored
-        return random_yaw(rng, out)
+        return random_yaw(rng, out), flip
     return augment
 
 

@@ -35,7 +35,8 @@ class Task:
     description: str
     licence: str
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    augment: Callable[[np.random.Generator, np.ndarray], np.ndarray]
+    # windows -> (augmented windows, which of them were mirrored left to right)
+    augment: Callable[[np.random.Generator, np.ndarray], tuple[np.ndarray, np.ndarray]]
     # Where `train` mixes sources: each sequence's source and each source's share of the
     # windows (data.WindowSampler); None: every window equally likely.
     train_groups: np.ndarray | None = None
@@ -67,14 +68,14 @@ def mirror_pairs(names, swap: dict[str, str] = CMU_SIDES) -> np.ndarray:
 def random_mirror(pairs: np.ndarray, lateral_axis: int = 0):
     """Augmentation: half the windows mirrored left to right (the lateral coordinate negated,
     left and right joints swapped). Root rotation is dropped in LTD's positions, so the
-    lateral axis is the body's own."""
-    def augment(rng: np.random.Generator, windows: np.ndarray) -> np.ndarray:
+    lateral axis is the body's own. Returns the windows and which were mirrored."""
+    def augment(rng: np.random.Generator, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         flip = rng.random(len(windows)) < 0.5
         mirrored = windows[flip][:, :, pairs].copy()
         mirrored[..., lateral_axis] *= -1.0
         out = windows.copy()
         out[flip] = mirrored
-        return out
+        return out, flip
     return augment
 
 

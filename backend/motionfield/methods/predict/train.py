@@ -63,16 +63,17 @@ def history_mask(rng: np.random.Generator, config: TrainConfig, batch: int, join
 
 
 def field_loss(model, task: Task, history, future, mask, frame_time, fill_weight: float,
-               velocity_weight: float = 0.0):
+               velocity_weight: float = 0.0, mirrored=None):
     """The future's error, plus `fill_weight` times the error over the history from its
     first observed frame on: hidden frames and joints included, so the same fit that
     predicts also fills gaps (NeRMo's outer loss scores the future only); plus
-    `velocity_weight` times the error of the future's frame-to-frame steps (siMLPe's term)."""
+    `velocity_weight` times the error of the future's frame-to-frame steps (siMLPe's term).
+    `mirrored` (B,) marks the windows the augmentation mirrored."""
     h, f = history.shape[1], future.shape[1]
     t_obs = (torch.arange(h, dtype=torch.float32) - (h - 1)) * frame_time
     t_query = torch.arange(-(h - 1), f + 1, dtype=torch.float32) * frame_time
     b = history.shape[0]
-    pred = model(t_obs.expand(b, -1), history, mask, t_query.expand(b, -1))
+    pred = model(t_obs.expand(b, -1), history, mask, t_query.expand(b, -1), mirrored)
     loss = task.loss(pred[:, h:], future)
     if velocity_weight:
         loss = loss + velocity_weight * velocity_error(pred[:, h - 1:], history[:, -1:], future)
@@ -128,15 +129,17 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
         windows = sampler.sample(rng, config.batch)
         if config.speed_change:
             windows = time_warp(rng, windows, length, config.speed_change)
+        mirrored = np.zeros(len(windows), bool)
         if config.augment:
-            windows = task.augment(rng, windows)
+            windows, mirrored = task.augment(rng, windows)
         windows = torch.from_numpy(windows)
         # drawn for both kinds, so a seed gives the same windows to each
         mask = torch.from_numpy(history_mask(rng, config, config.batch, task.joints))
         history, future = windows[:, :config.history], windows[:, config.history:]
         if kind == "field":
             loss = field_loss(model, task, history, future, mask, task.frame_time,
-                              config.fill_weight, config.velocity_weight)
+                              config.fill_weight, config.velocity_weight,
+                              torch.from_numpy(mirrored))
         else:  # trained on complete histories, as published
             loss = simlpe_loss(model, task, history, future)
         optimiser.zero_grad()
