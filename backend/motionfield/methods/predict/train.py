@@ -106,6 +106,8 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
     call after that many steps with the state saved (a time-boxed session; `resume` goes on)."""
     out.mkdir(parents=True, exist_ok=True)
     task = load_task(config.task, data_root, config.extra_data, config.extra_share)
+    if config.action_balance and task.train_labels is None:
+        raise ValueError(f"the {task.name} task has no actions to balance (--action-balance)")
     torch.manual_seed(config.seed)
     resuming = resume and (out / STATE).exists()
     if resuming and kind == "field":  # the run's own settings, whatever was passed now
