@@ -19,24 +19,19 @@ def predictions(action: str, joint: str):
     (windows, frames, 3) in LTD units."""
     from motionfield.data.sources import source_path
     from motionfield.methods.predict.data import CMU_FRAME_TIME, CmuBenchmark
-    from motionfield.methods.predict.eval import HISTORY
-    from motionfield.methods.predict.infer import (
-        load_checkpoint,
-        predict_field,
-        predict_simlpe,
-        shipped_checkpoint,
-    )
+    from motionfield.methods.predict.eval import HISTORY, methods
+    from motionfield.methods.predict.infer import load_checkpoint, shipped_checkpoint
 
     bench = CmuBenchmark.load(source_path("cmu_mocap"))
     windows = bench.test_windows(HISTORY)[action]
     history = windows[:, :HISTORY, bench.used].astype(np.float32)
-    future = windows.shape[1] - HISTORY
     t_obs = (np.arange(HISTORY) - (HISTORY - 1)) * CMU_FRAME_TIME
-    t_future = np.arange(1, future + 1) * CMU_FRAME_TIME
-    field = load_checkpoint(shipped_checkpoint("cmu")).model
-    simlpe = load_checkpoint(shipped_checkpoint("cmu-simlpe")).model
-    ours = predict_field(field, t_obs, history, np.ones(history.shape[:3], np.float32), t_future)
-    theirs = predict_simlpe(simlpe, history)
+    t_future = np.arange(1, windows.shape[1] - HISTORY + 1) * CMU_FRAME_TIME
+    field = load_checkpoint(shipped_checkpoint("cmu"))
+    table = methods(field, load_checkpoint(shipped_checkpoint("cmu-simlpe")),
+                    field.model.mean_pose.numpy())  # the evaluation's own predictors
+    complete = np.ones(history.shape[:3], np.float32)
+    ours, theirs = table["ours"](history, complete), table["simlpe"](history, complete)
     j = bench.used_names.index(joint)
     truth = windows[:, HISTORY:, bench.used][:, :, j]
     return t_obs, t_future, history[:, :, j], truth, ours[:, :, j], theirs[:, :, j]

@@ -117,15 +117,14 @@ class WindowSampler:
         self.length = length
         counts = np.array([len(s) - length + 1 for s in self.sequences], dtype=np.float64)
         groups, labels = groups[keep], labels[keep]
-        totals = np.bincount(groups, counts, minlength=len(shares))
-        if np.any((totals == 0) & (shares > 0)):
-            raise ValueError(f"a group with a share has no sequence of {length} frames")
         # classes: one per (group, label) pair present
         pairs, cls = np.unique(np.stack([groups, labels], 1), axis=0, return_inverse=True)
         cls = cls.ravel()
         windows = np.bincount(cls, counts)
         mass = windows ** (1.0 - balance)
         group_mass = np.bincount(pairs[:, 0], mass, minlength=len(shares))
+        if np.any((group_mass == 0) & (shares > 0)):
+            raise ValueError(f"a group with a share has no sequence of {length} frames")
         class_share = mass / group_mass[pairs[:, 0]] * shares[pairs[:, 0]]
         self.weights = counts / windows[cls] * class_share[cls]
         self.weights /= self.weights.sum()
