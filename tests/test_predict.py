@@ -159,13 +159,30 @@ def test_time_warp_replays_windows_at_a_speed_within_the_bounds():
     assert speed.max() - speed.min() > 0.2
 
 
+def test_short_sequences_are_drawn_and_replayed_only_as_fast_as_their_frames_allow():
+    """A speed change needs longer source windows than training keeps; a sequence between
+    the two lengths still counts, its missing frames repeat its last, and the warp never
+    reads past its real frames."""
+    short = np.arange(12, dtype=np.float32)[:, None, None]  # 12 frames: 10 kept, 13 read
+    sampler = WindowSampler([short], warp_source_frames(10, 0.3), shortest=10)
+    windows, real = sampler.sample(np.random.default_rng(0), 200)
+    assert windows.shape == (200, 13, 1, 1) and set(real) == {10, 11, 12}
+    for window, count in zip(windows, real):
+        assert np.all(window[count:] == window[count - 1])
+    out = time_warp(np.random.default_rng(0), windows, 10, 0.3, real)
+    speed = out[:, 1, 0, 0] - out[:, 0, 0, 0]
+    assert np.all(speed <= (real - 1) / 9 + 1e-6) and speed.min() < 0.8
+    with pytest.raises(ValueError, match="10 frames"):
+        WindowSampler([short[:9]], 13, shortest=10)
+
+
 def test_window_sampler_draws_each_group_in_its_share():
     """Two sources of very different length, weighted to half the windows each."""
     small, large = np.zeros((20, 1, 1)), np.ones((2000, 1, 1))
     sampler = WindowSampler([small, large], 10, np.array([0, 1]), (0.5, 0.5))
-    windows = sampler.sample(np.random.default_rng(0), 4000)
+    windows, _ = sampler.sample(np.random.default_rng(0), 4000)
     assert abs(windows[:, 0, 0, 0].mean() - 0.5) < 0.03
-    plain = WindowSampler([small, large], 10).sample(np.random.default_rng(0), 4000)
+    plain, _ = WindowSampler([small, large], 10).sample(np.random.default_rng(0), 4000)
     assert plain[:, 0, 0, 0].mean() > 0.98  # by default every window is equally likely
     with pytest.raises(ValueError):
         WindowSampler([small, large], 10, np.array([0, 1]), (1.0,))
@@ -182,7 +199,7 @@ def test_window_sampler_balances_classes_inside_a_group():
 
     def drawn(balance):
         sampler = WindowSampler(sequences, 10, groups, shares, labels, balance)
-        first = sampler.sample(rng, 20000)[:, 0, 0, 0]
+        first = sampler.sample(rng, 20000)[0][:, 0, 0, 0]
         return [np.mean(first == v) for v in (0.0, 1.0, 7.0)]
 
     assert np.allclose(drawn(0.0), [0.8 * 0.01, 0.8 * 0.99, 0.2], atol=0.01)

@@ -96,11 +96,17 @@ class WindowSampler:
     `shares` (per group), each group drawn for its share. Inside a group, `labels` (a class
     per sequence, e.g. the action) and `balance` set how the classes share it: in
     proportion to their windows^(1 - balance), so 0 keeps every window equally likely and 1
-    draws every class equally often. Inside a class, windows are equally likely."""
+    draws every class equally often. Inside a class, windows are equally likely.
+
+    `shortest` (default `length`) is the fewest frames a window needs: a window may start
+    until `shortest` frames before a sequence's end, so sequences shorter than `length`
+    still count (a speed change only plays those as fast as their frames allow); frames
+    past a sequence's end repeat its last frame, and `sample` says how many are real."""
 
     def __init__(self, sequences: list[np.ndarray], length: int,
                  groups: np.ndarray | None = None, shares: tuple[float, ...] | None = None,
-                 labels: np.ndarray | None = None, balance: float = 0.0):
+                 labels: np.ndarray | None = None, balance: float = 0.0,
+                 shortest: int | None = None):
         groups = np.zeros(len(sequences), int) if groups is None else np.asarray(groups)
         labels = np.zeros(len(sequences), int) if labels is None else np.asarray(labels)
         shares = np.ones(1) if shares is None else np.asarray(shares, dtype=np.float64)
@@ -110,12 +116,13 @@ class WindowSampler:
             raise ValueError("one label per sequence")
         if not 0.0 <= balance <= 1.0:
             raise ValueError(f"balance must be between 0 and 1, got {balance}")
-        keep = [i for i, s in enumerate(sequences) if len(s) >= length]
+        shortest = length if shortest is None else shortest
+        keep = [i for i, s in enumerate(sequences) if len(s) >= shortest]
         if not keep:
-            raise ValueError(f"no sequence has {length} frames")
+            raise ValueError(f"no sequence has {shortest} frames")
         self.sequences = [sequences[i].astype(np.float32) for i in keep]
-        self.length = length
-        counts = np.array([len(s) - length + 1 for s in self.sequences], dtype=np.float64)
+        self.length, self.shortest = length, shortest
+        counts = np.array([len(s) - shortest + 1 for s in self.sequences], dtype=np.float64)
         groups, labels = groups[keep], labels[keep]
         # classes: one per (group, label) pair present
         pairs, cls = np.unique(np.stack([groups, labels], 1), axis=0, return_inverse=True)
@@ -124,20 +131,22 @@ class WindowSampler:
         mass = windows ** (1.0 - balance)
         group_mass = np.bincount(pairs[:, 0], mass, minlength=len(shares))
         if np.any((group_mass == 0) & (shares > 0)):
-            raise ValueError(f"a group with a share has no sequence of {length} frames")
+            raise ValueError(f"a group with a share has no sequence of {shortest} frames")
         class_share = mass / group_mass[pairs[:, 0]] * shares[pairs[:, 0]]
         self.weights = counts / windows[cls] * class_share[cls]
         self.weights /= self.weights.sum()
 
-    def sample(self, rng: np.random.Generator, batch: int) -> np.ndarray:
-        """(batch, length, J, D)."""
+    def sample(self, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """Windows (batch, length, J, D) and how many of their frames are real (batch,)."""
         picks = rng.choice(len(self.sequences), size=batch, p=self.weights)
-        out = []
-        for i in picks:
+        out, real = [], np.empty(batch, dtype=int)
+        for b, i in enumerate(picks):
             seq = self.sequences[i]
-            start = rng.integers(0, len(seq) - self.length + 1)
-            out.append(seq[start:start + self.length])
-        return np.stack(out)
+            start = rng.integers(0, len(seq) - self.shortest + 1)
+            window = seq[start:start + self.length]
+            real[b] = len(window)
+            out.append(np.concatenate([window, window[-1:].repeat(self.length - len(window), 0)]))
+        return np.stack(out), real
 
 
 def warp_source_frames(length: int, max_change: float) -> int:
@@ -146,11 +155,15 @@ def warp_source_frames(length: int, max_change: float) -> int:
 
 
 def time_warp(rng: np.random.Generator, windows: np.ndarray, length: int,
-              max_change: float) -> np.ndarray:
+              max_change: float, real: np.ndarray | None = None) -> np.ndarray:
     """Augmentation: each window replayed at a random speed in [1 - max_change,
-    1 + max_change] (linear interpolation between frames), cut to `length` frames.
+    1 + max_change] (linear interpolation between frames), cut to `length` frames; a window
+    with only `real` (B,) real frames at most as fast as they allow.
     windows (B, >= warp_source_frames(length, max_change), ...) -> (B, length, ...)."""
-    speed = rng.uniform(1.0 - max_change, 1.0 + max_change, size=len(windows))
+    fastest = np.full(len(windows), 1.0 + max_change)
+    if real is not None:
+        fastest = np.minimum(fastest, (np.asarray(real) - 1) / (length - 1))
+    speed = rng.uniform(1.0 - max_change, fastest)
     at = speed[:, None] * np.arange(length)  # source frame of each output frame
     low = np.floor(at).astype(int)
     high = np.minimum(low + 1, windows.shape[1] - 1)

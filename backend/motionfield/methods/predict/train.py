@@ -123,14 +123,14 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
     length = config.history + config.future
     sampler = WindowSampler(task.train, warp_source_frames(length, config.speed_change),
                             task.train_groups, task.group_shares, task.train_labels,
-                            config.action_balance)
+                            config.action_balance, shortest=length)
     bar = tqdm(total=config.steps, initial=step, disable=not progress, desc=f"train {kind}")
     model.train()
     last = config.steps if stop_after is None else min(config.steps, step + stop_after)
     while step < last:
-        windows = sampler.sample(rng, config.batch)
+        windows, real = sampler.sample(rng, config.batch)
         if config.speed_change:
-            windows = time_warp(rng, windows, length, config.speed_change)
+            windows = time_warp(rng, windows, length, config.speed_change, real)
         mirrored = np.zeros(len(windows), bool)
         if config.augment:
             windows, mirrored = task.augment(rng, windows)
