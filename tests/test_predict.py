@@ -43,10 +43,14 @@ def test_masked_ridge_is_weighted_least_squares():
         np.testing.assert_allclose(got[0, j].numpy(), np.linalg.solve(lhs, rhs), atol=1e-10)
 
 
-def _field(joints=4, dims=3) -> MotionField:
+def _field(joints=4, dims=3, refiner=0) -> MotionField:
     torch.manual_seed(0)
-    return MotionField(ModelConfig(joints=joints, dims=dims, hidden=32, basis=8, features=8,
-                                   field_width=16, layers=1, heads=2)).eval()
+    model = MotionField(ModelConfig(joints=joints, dims=dims, hidden=32, basis=8, features=8,
+                                    field_width=16, layers=1, heads=2, refiner=refiner)).eval()
+    if refiner:  # trained weights: its zero-initialised output layer no longer is
+        with torch.no_grad():
+            model.refiner[-1].weight.normal_()
+    return model
 
 
 def test_field_answers_any_times_and_hidden_entries_do_not_matter():
@@ -79,6 +83,26 @@ def test_mirror_code_marks_only_the_windows_training_mirrored():
     assert "mirror_code" not in _field().state_dict()  # off by default: old files still load
 
 
+def test_refiner_starts_as_the_plain_field_and_mixes_joints():
+    plain, refined = _field(), _field(refiner=16)
+    refined.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        refined.refiner[-1].weight.zero_()
+    t_obs, queries = torch.linspace(-1.0, 0.0, 20)[None], torch.tensor([[0.2, 0.6]])
+    values, mask = torch.randn(1, 20, 4, 3), torch.ones(1, 20, 4)
+    torch.testing.assert_close(refined(t_obs, values, mask, queries),
+                               plain(t_obs, values, mask, queries))
+    refined = _field(refiner=16)
+    out, codes = torch.randn(1, 3, 4, 3), torch.randn(1, 4, 32)
+    times, last = torch.tensor([[0.0, 0.3, 0.6]]), torch.zeros(1, 4, dtype=torch.long)
+    moved = out.clone()
+    moved[0, 1:, 3] += 1.0  # only joint 3's future changes
+    before = refined.refine(out, times, codes, last)
+    after = refined.refine(moved, times, codes, last)
+    assert not torch.allclose(before[0, 1:, 0], after[0, 1:, 0])  # joint 0 is corrected by it
+    assert "refiner.0.weight" not in plain.state_dict()  # off by default: old files load
+
+
 def test_anchor_is_the_last_observation_and_the_mean_pose_for_unseen_joints():
     model = _field(joints=2)
     model.mean_pose.fill_(7.0)
@@ -90,11 +114,12 @@ def test_anchor_is_the_last_observation_and_the_mean_pose_for_unseen_joints():
     assert last[0, 0] == 0
 
 
-def test_prediction_starts_at_the_last_observation():
-    """The field is zero at each joint's last observed time, so a query at that time returns
-    the observation itself, for any weights and with missing frames."""
-    torch.manual_seed(0)
-    model = _field(joints=3)
+@pytest.mark.parametrize("refiner", [0, 16])
+def test_prediction_starts_at_the_last_observation(refiner):
+    """The field (and its cross-joint correction) is zero at each joint's last observed
+    time, so a query at that time returns the observation itself, for any weights and with
+    missing frames."""
+    model = _field(joints=3, refiner=refiner)
     values = torch.randn(2, 6, 3, 3)
     mask = torch.ones(2, 6, 3)
     mask[0, -1, 1] = 0.0  # joint 1's last observation is one frame earlier

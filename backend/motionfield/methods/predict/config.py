@@ -23,6 +23,10 @@ class ModelConfig:
     mirror_code : a learned code added to every joint token of a window that training
         mirrored, so the field learns from mirrored motion without forgetting which side is
         which (people are not symmetric: a right-handed dribble); real input gets none
+    refiner : width of a cross-joint correction applied to the fitted field at each time,
+        seeing every joint's fitted value there (0: off). The fit is per joint; this lets
+        the body's motion as a whole shape each joint's future (siMLPe mixes joints in
+        every block).
     """
 
     joints: int
@@ -37,6 +41,7 @@ class ModelConfig:
     heads: int = 4
     dropout: float = 0.0
     mirror_code: bool = False
+    refiner: int = 0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

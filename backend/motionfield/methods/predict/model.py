@@ -108,6 +108,11 @@ class MotionField(nn.Module):
         self.observation_weight = nn.Linear(time_in, 1)
         nn.init.zeros_(self.observation_weight.weight)
         nn.init.zeros_(self.observation_weight.bias)
+        if c.refiner:  # starts as the identity: the plain field
+            inputs = c.joints * c.dims + time_in + c.hidden
+            self.refiner = _mlp([inputs, c.refiner, c.refiner, c.joints * c.dims])
+            nn.init.zeros_(self.refiner[-1].weight)
+            nn.init.zeros_(self.refiner[-1].bias)
 
     def time_features(self, t: torch.Tensor) -> torch.Tensor:
         """(..., ) seconds -> (..., 2L + 1): t / scale, sin and cos of each frequency."""
@@ -146,6 +151,21 @@ class MotionField(nn.Module):
         v = nn.functional.gelu(torch.addcmul(shift[:, None], u[:, :, None], 1 + gain[:, None]))
         return self.features(v)
 
+    def refine(self, out: torch.Tensor, times: torch.Tensor, codes: torch.Tensor,
+               last: torch.Tensor) -> torch.Tensor:
+        """Cross-joint correction of the fitted field `out` (B, T, J, D) (normalised
+        residuals from the anchors) at `times` (B, T), the observed times first: at each
+        time an MLP sees every joint's value there, the time and the pooled joint codes.
+        It sees no absolute pose: given one, it got worse on the actions the training data
+        has least of (docs/predict.md). Taken relative to its value at each joint's last
+        observation (`last` (B, J), an index into `times`), so the prediction still starts
+        at the anchor."""
+        b, t, j, d = out.shape
+        pooled = codes.mean(dim=1)[:, None].expand(-1, t, -1)
+        inputs = torch.cat([out.flatten(2), self.time_features(times), pooled], -1)
+        correction = self.refiner(inputs).reshape(b, t, j, d)
+        return correction - _gather_frames(correction, last)[:, None]
+
     def forward(self, t_obs: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
                 t_query: torch.Tensor, mirrored: torch.Tensor | None = None) -> torch.Tensor:
         """Fit the instance part on the observations and evaluate the field at t_query.
@@ -168,7 +188,8 @@ class MotionField(nn.Module):
         residuals = (values - anchor[:, None]) / self.scale * mask[..., None]
         codes = self.encode(t_obs, residuals, mask, mirrored)
         count = t_obs.shape[1]
-        feats = self.field_features(torch.cat([t_obs, t_query], 1), codes)
+        times = torch.cat([t_obs, t_query], 1)
+        feats = self.field_features(times, codes)
         # Features relative to each joint's last observation: the field is 0 there, so the
         # prediction starts exactly at the anchor whatever the fit does elsewhere.
         feats = feats - _gather_frames(feats, last)[:, None]
@@ -177,5 +198,9 @@ class MotionField(nn.Module):
         weight = 2 * torch.sigmoid(self.observation_weight(self.time_features(t_obs)))
         readout = masked_ridge(feats[:, :count], residuals, mask * weight, self.log_ridge.exp(),
                                prior)
-        out = torch.einsum("bqjk,bjkd->bqjd", feats[:, count:], readout)
+        if self.config.refiner:  # refined at the observed times too, to anchor it there
+            out = torch.einsum("btjk,bjkd->btjd", feats, readout)
+            out = (out + self.refine(out, times, codes, last))[:, count:]
+        else:
+            out = torch.einsum("bqjk,bjkd->bqjd", feats[:, count:], readout)
         return anchor[:, None] + out * self.scale * self.value_mask
