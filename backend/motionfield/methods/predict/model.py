@@ -13,6 +13,9 @@ closed-form solvers, Bertinetto et al. 2019). The outer loop trains the generic 
 that solve. It fits a sequence in about a millisecond instead of hundreds of steps, which is
 what makes the 30 ms budget possible, and never diverges.
 
+On the CMU benchmark an optional cross-joint refiner (config.refiner) adds a correction to
+the fitted field at each time, from every joint's fitted value there: the fit is per joint.
+
 Shapes: B sequences, N observed times, Q query times, J joints, D values per joint.
 Times are seconds relative to "now" (the end of the history): history t <= 0, future t > 0.
 """
