@@ -473,6 +473,15 @@ def test_model_settings_from_the_command_line_are_typed_and_checked():
             _model_settings(bad)
 
 
+@pytest.mark.parametrize("setting, message", [
+    ({"refiner": -4}, "refiner=-4"), ({"hidden": 0}, "hidden=0"),
+    ({"dropout": 1.0}, "dropout=1.0"), ({"time_scale": 0.0}, "time_scale=0.0"),
+    ({"hidden": 30, "heads": 4}, "not a multiple of heads")])
+def test_impossible_model_settings_are_refused_by_name(setting, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(joints=4, dims=3, **setting)
+
+
 def test_velocity_error_scores_steps_not_positions():
     from motionfield.methods.predict.train import velocity_error
 

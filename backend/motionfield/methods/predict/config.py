@@ -43,6 +43,21 @@ class ModelConfig:
     mirror_code: bool = False
     refiner: int = 0
 
+    def __post_init__(self):
+        sizes = ("joints", "dims", "hidden", "basis", "features", "field_width",
+                 "frequencies", "layers", "heads")
+        bad = [f"{name}={getattr(self, name)}" for name in sizes if getattr(self, name) < 1]
+        if self.refiner < 0:
+            bad.append(f"refiner={self.refiner} (0 switches it off)")
+        if not 0.0 <= self.dropout < 1.0:
+            bad.append(f"dropout={self.dropout} (from 0 up to 1)")
+        if self.time_scale <= 0:
+            bad.append(f"time_scale={self.time_scale} (seconds, above 0)")
+        if self.heads >= 1 and self.hidden % self.heads:
+            bad.append(f"hidden={self.hidden} is not a multiple of heads={self.heads}")
+        if bad:
+            raise ValueError(f"bad model settings: {', '.join(bad)}")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
