@@ -328,6 +328,47 @@ def test_training_resumes_where_it_stopped(tmp_path, data_root):
         torch.testing.assert_close(a[name], b[name])
 
 
+def test_seeds_train_an_ensemble_answering_the_mean_of_its_members(tmp_path, data_root):
+    from motionfield.methods.predict.infer import load_checkpoint, predict_field
+    from motionfield.methods.predict.train import train_members
+
+    small = {"hidden": 16, "basis": 4, "features": 4, "field_width": 8, "layers": 1,
+             "heads": 2, "refiner": 8}
+    path = train_members("field", TrainConfig(steps=2, batch=4), [0, 1], tmp_path,
+                         data_root=data_root, model_config=small, progress=False)
+    ensemble = load_checkpoint(path)
+    members = [load_checkpoint(tmp_path / f"seed-{seed}" / "model.safetensors")
+               for seed in (0, 1)]
+    assert ensemble.meta["members"] == 2 and ensemble.meta["train"]["seed"] == [0, 1]
+    rng = np.random.default_rng(0)
+    mean_pose = members[0].model.mean_pose.numpy()
+    values = (mean_pose + rng.normal(0, 30, (3, 20, *mean_pose.shape))).astype(np.float32)
+    mask = np.ones(values.shape[:3], dtype=np.float32)
+    t_obs, t_query = np.linspace(-0.76, 0.0, 20), np.array([0.0, 0.2, 0.4, 1.0])
+    got = predict_field(ensemble.model, t_obs, values, mask, t_query)
+    each = [predict_field(m.model, t_obs, values, mask, t_query) for m in members]
+    assert np.abs(each[0] - each[1]).max() > 1.0  # the seeds differ
+    # the members' weights are stored in half precision: sub-millimetre differences
+    np.testing.assert_allclose(got, np.mean(each, axis=0), atol=0.5)
+    np.testing.assert_allclose(got[:, 0], values[:, -1], atol=1e-3)  # starts where it ends
+
+
+def test_merging_refuses_runs_that_are_not_alike(tmp_path, data_root):
+    from motionfield.methods.predict.train import merge_members, train
+
+    small = {"hidden": 16, "basis": 4, "features": 4, "field_width": 8, "layers": 1,
+             "heads": 2}
+    config = TrainConfig(steps=1, batch=4)
+    runs = [train("field", config, tmp_path / name, data_root, model_config=settings,
+                  progress=False)
+            for name, settings in (("a", small), ("b", {**small, "features": 8}))]
+    with pytest.raises(ValueError, match="differs .* in model"):
+        merge_members(runs, tmp_path / "ab.safetensors")
+    both = merge_members([runs[0], runs[0]], tmp_path / "aa.safetensors")
+    with pytest.raises(ValueError, match="ensemble already"):
+        merge_members([both, runs[0]], tmp_path / "x.safetensors")
+
+
 @pytest.mark.parametrize("name", ["cmu", "cmu-simlpe", "smpl"])
 def test_shipped_checkpoints_load_small_and_say_their_data(name):
     from motionfield.methods.predict.infer import load_checkpoint, shipped_checkpoint
@@ -494,3 +535,14 @@ def test_velocity_error_scores_steps_not_positions():
     jump[:, 1:] += 1.0  # the prediction leaps away from the last observed frame
     assert velocity_error(jump, start, future) > 0.1
     assert velocity_error(jump[:, 1:], None, future) < 1e-5  # without the start: no leap
+
+
+def test_train_cli_refuses_a_seed_twice_or_seed_with_seeds(tmp_path, capsys):
+    from motionfield.cli import main
+
+    with pytest.raises(SystemExit, match="each seed once"):
+        main(["train", "predict", "--seeds", "1", "1", "-o", str(tmp_path / "run")])
+    with pytest.raises(SystemExit):
+        main(["train", "predict", "--seed", "1", "--seeds", "2", "3", "-o", str(tmp_path)])
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -17,7 +17,11 @@ def add_train(sub) -> None:
     p.add_argument("--steps", type=int, default=6000)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, default=0)
+    seeds.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                       help="train one run per seed (in OUTPUT/seed-N) and write their "
+                       "ensemble, the mean of their predictions, to OUTPUT/model.safetensors")
     p.add_argument("--no-augment", dest="augment", action="store_false",
                    help="train on the windows as they are (no mirroring / turning)")
     p.add_argument("--speed-change", type=float, default=0.2,
@@ -58,7 +62,7 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from motionfield.methods.predict.config import TrainConfig
-    from motionfield.methods.predict.train import train
+    from motionfield.methods.predict.train import train, train_members
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -68,9 +72,14 @@ def _train(args: argparse.Namespace) -> int:
                          weight_decay=args.weight_decay,
                          velocity_weight=args.velocity_weight, extra_data=tuple(args.extra_data),
                          extra_share=args.extra_share, action_balance=args.action_balance)
-    path = train(args.model, config, Path(args.output),
-                 Path(args.data) if args.data else None, resume=args.resume,
-                 model_config=_model_settings(args.model_settings))
+    options = {"data_root": Path(args.data) if args.data else None, "resume": args.resume,
+               "model_config": _model_settings(args.model_settings)}
+    if args.seeds:
+        if len(set(args.seeds)) != len(args.seeds):
+            raise SystemExit(f"--seeds {' '.join(map(str, args.seeds))}: each seed once")
+        path = train_members(args.model, config, args.seeds, Path(args.output), **options)
+    else:
+        path = train(args.model, config, Path(args.output), **options)
     print(path)
     return 0
 

@@ -40,6 +40,24 @@ def shipped_checkpoint(name: str) -> Path:
     return path
 
 
+class Ensemble(torch.nn.Module):
+    """Members of one kind trained with different seeds, answering with the mean of their
+    answers. Each member passes through the last observation, so their mean does too; the
+    mean hedges where the members disagree (the future is uncertain) and costs one
+    prediction per member."""
+
+    def __init__(self, members: list[torch.nn.Module]):
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    @property
+    def mean_pose(self) -> torch.Tensor:
+        return self.members[0].mean_pose
+
+    def forward(self, *args):
+        return torch.stack([member(*args) for member in self.members]).mean(dim=0)
+
+
 @dataclass
 class Checkpoint:
     kind: str
@@ -63,17 +81,28 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except (KeyError, ValueError, OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: not a motionfield predictor ({exc})") from exc
     kind = meta.get("kind")
-    if kind == "field":
-        model = MotionField(ModelConfig.from_dict(meta["model"]))
-    elif kind == "simlpe":
-        model = SiMLPe(**meta["model"])
-    else:
+    if kind not in ("field", "simlpe"):
         raise CheckpointError(f"{path}: unknown model kind {kind!r}")
+    members = meta.get("members", 0)
+    if not isinstance(members, int) or members < 0:
+        raise CheckpointError(f"{path}: bad member count {members!r}")
+    try:
+        model = (Ensemble([build_trained(kind, meta["model"]) for _ in range(members)])
+                 if members else build_trained(kind, meta["model"]))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: bad model settings ({exc})") from exc
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit the stored settings") from exc
     return Checkpoint(kind, model.eval(), meta)
+
+
+def build_trained(kind: str, settings: dict) -> torch.nn.Module:
+    """An empty model of `kind` with its saved settings, to load weights into."""
+    if kind == "field":
+        return MotionField(ModelConfig.from_dict(settings))
+    return SiMLPe(**settings)
 
 
 @torch.inference_mode()
