@@ -183,6 +183,8 @@ def merge_members(paths: list[Path], target: Path) -> Path:
             meta = json.loads(handle.metadata()["motionfield"])
         if meta.get("members"):
             raise ValueError(f"{path} is an ensemble already: merge its runs instead")
+        if meta["kind"] == "field":  # runs saved before a setting existed have its default
+            meta["model"] = ModelConfig.from_dict(meta["model"]).to_dict()
         metas.append(meta)
         buffers = dict(build_trained(meta["kind"], meta["model"]).named_buffers())
         tensors.update({f"members.{index}.{k}": v if k in buffers else v.half()
