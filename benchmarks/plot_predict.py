@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-LABELS = {"ours": "ours (motion field)", "simlpe": "siMLPe (trained here)",
+LABELS = {"ours": "ours (motion field, 3 seeds)", "simlpe": "siMLPe (trained here, 3 seeds)",
           "constant_velocity": "constant velocity", "zero_velocity": "zero velocity"}
 FILL_LABELS = {"ours": "ours (field pinned to the keys)", "cubic": "Catmull-Rom",
                "linear": "linear"}
