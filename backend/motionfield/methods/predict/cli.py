@@ -75,8 +75,6 @@ def _train(args: argparse.Namespace) -> int:
     options = {"data_root": Path(args.data) if args.data else None, "resume": args.resume,
                "model_config": _model_settings(args.model_settings)}
     if args.seeds:
-        if len(set(args.seeds)) != len(args.seeds):
-            raise SystemExit(f"--seeds {' '.join(map(str, args.seeds))}: each seed once")
         path = train_members(args.model, config, args.seeds, Path(args.output), **options)
     else:
         path = train(args.model, config, Path(args.output), **options)

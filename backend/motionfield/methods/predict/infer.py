@@ -75,8 +75,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            meta = json.loads((handle.metadata() or {})["motionfield"])
+        meta = checkpoint_meta(path)
         tensors = load_file(path)
     except (KeyError, ValueError, OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: not a motionfield predictor ({exc})") from exc
@@ -96,6 +95,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit the stored settings") from exc
     return Checkpoint(kind, model.eval(), meta)
+
+
+def checkpoint_meta(path: Path) -> dict:
+    """The settings, data and licence a checkpoint's safetensors metadata holds (KeyError
+    for a safetensors file that is not ours)."""
+    with safe_open(str(path), framework="pt") as handle:
+        return json.loads((handle.metadata() or {})["motionfield"])
 
 
 def build_trained(kind: str, settings: dict) -> torch.nn.Module:

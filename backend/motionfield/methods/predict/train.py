@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -28,7 +27,7 @@ from motionfield.methods.predict.data import (
     time_warp,
     warp_source_frames,
 )
-from motionfield.methods.predict.infer import build_trained
+from motionfield.methods.predict.infer import build_trained, checkpoint_meta
 from motionfield.methods.predict.model import MotionField
 from motionfield.methods.predict.tasks import Task, load_task
 
@@ -114,7 +113,7 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
     torch.manual_seed(config.seed)
     resuming = resume and (out / STATE).exists()
     if resuming and kind == "field":  # the run's own settings, whatever was passed now
-        model_config = _saved_meta(out)["model"]
+        model_config = checkpoint_meta(out / WEIGHTS)["model"]
     model = build_model(kind, task, config, model_config)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
@@ -166,6 +165,8 @@ def train_members(kind: str, config: TrainConfig, seeds: list[int], out: Path,
                   **options) -> Path:
     """Train one run per seed in `out/seed-N` (each resumable as a run of its own) and write
     their ensemble to `out/model.safetensors` (infer.Ensemble); returns its path."""
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds {' '.join(map(str, seeds))}: each seed once")
     runs = [train(kind, dataclasses.replace(config, seed=seed), out / f"seed-{seed}",
                   **options) for seed in seeds]
     return merge_members(runs, out / WEIGHTS)
@@ -177,18 +178,12 @@ def merge_members(paths: list[Path], target: Path) -> Path:
     stored in half precision, which keeps three members about as small as one run's file
     and moved the CMU benchmark's table by at most 0.01 mm; the normalisation buffers (in
     mm) stay in full precision."""
-    metas, tensors = [], {}
-    for index, path in enumerate(paths):
-        with safe_open(str(path), framework="pt") as handle:
-            meta = json.loads(handle.metadata()["motionfield"])
+    metas = [checkpoint_meta(path) for path in paths]
+    for path, meta in zip(paths, metas):
         if meta.get("members"):
             raise ValueError(f"{path} is an ensemble already: merge its runs instead")
         if meta["kind"] == "field":  # runs saved before a setting existed have its default
             meta["model"] = ModelConfig.from_dict(meta["model"]).to_dict()
-        metas.append(meta)
-        buffers = dict(build_trained(meta["kind"], meta["model"]).named_buffers())
-        tensors.update({f"members.{index}.{k}": v if k in buffers else v.half()
-                        for k, v in load_file(path).items()})
     first = metas[0]
     for path, meta in zip(paths[1:], metas[1:]):
         differs = [key for key in ("kind", "task", "model", "step", "frame_time")
@@ -197,6 +192,9 @@ def merge_members(paths: list[Path], target: Path) -> Path:
                     if key != "seed" and meta["train"][key] != first["train"][key]]
         if differs:
             raise ValueError(f"{path} differs from {paths[0]} in {', '.join(differs)}")
+    buffers = {name for name, _ in build_trained(first["kind"], first["model"]).named_buffers()}
+    tensors = {f"members.{index}.{k}": v if k in buffers else v.half()
+               for index, path in enumerate(paths) for k, v in load_file(path).items()}
     seeds = [meta["train"]["seed"] for meta in metas]
     meta = {**first, "members": len(paths), "train": {**first["train"], "seed": seeds}}
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -221,11 +219,6 @@ def _keep_state(out: Path, optimiser, schedule, step: int, rng: np.random.Genera
     tmp = out / (STATE + ".tmp")
     torch.save(state, tmp)
     tmp.replace(out / STATE)  # a run stopped mid-write keeps the previous state
-
-
-def _saved_meta(out: Path) -> dict:
-    with safe_open(str(out / WEIGHTS), framework="pt") as handle:
-        return json.loads(handle.metadata()["motionfield"])
 
 
 def _restore(out: Path, model, optimiser, schedule):
