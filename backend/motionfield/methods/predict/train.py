@@ -126,7 +126,8 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
     sampler = WindowSampler(task.train, warp_source_frames(length, config.speed_change),
                             task.train_groups, task.group_shares, task.train_labels,
                             config.action_balance, shortest=length)
-    bar = tqdm(total=config.steps, initial=step, disable=not progress, desc=f"train {kind}")
+    bar = tqdm(total=config.steps, initial=step, disable=not progress,
+               desc=f"train {kind}, seed {config.seed}")  # --seeds trains several in turn
     model.train()
     last = config.steps if stop_after is None else min(config.steps, step + stop_after)
     while step < last:
