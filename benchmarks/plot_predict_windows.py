@@ -1,9 +1,10 @@
-"""Picture for docs/predict.md: where the issue's per-action bar fails. The right hand in the
-8 CMU basketball test windows (LTD's protocol), its history, the truth and the two shipped
-models' predictions, one coordinate per column, with the 400 ms mark.
+"""Pictures for docs/predict.md: where the issue's per-action bar was hard to meet. One joint
+in the 8 CMU test windows of one action (LTD's protocol), its history, the truth and the two
+shipped models' predictions, one coordinate per column, with the 400 ms mark.
 
 Needs matplotlib (not a project dependency) and the unpacked data (motionfield data unpack):
-    python benchmarks/plot_predict_basketball.py -o docs/img/predict_basketball.png
+    python benchmarks/plot_predict_windows.py --action basketball   # docs/img/predict_basketball.png
+    python benchmarks/plot_predict_windows.py --action jumping      # docs/img/predict_jumping.png
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ def predictions(action: str, joint: str):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--output", default="docs/img/predict_basketball.png")
     parser.add_argument("--action", default="basketball")
+    parser.add_argument("-o", "--output", help="default: docs/img/predict_ACTION.png")
     parser.add_argument("--joint", default="RightHand")
     args = parser.parse_args(argv)
+    output = args.output or f"docs/img/predict_{args.action}.png"
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     fig.suptitle(f"CMU {args.action}, the 8 test windows: history, truth and predictions "
                  "(grey line: 400 ms)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(args.output, dpi=70)
-    print(f"wrote {args.output}")
+    fig.savefig(output, dpi=70)
+    print(f"wrote {output}")
     return 0
 
 
