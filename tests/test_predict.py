@@ -3,9 +3,13 @@ benchmark windows, training resumption, the shipped checkpoints, and the job's r
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from motionfield.methods.predict.baselines import (
     SiMLPe,
@@ -367,6 +371,13 @@ def test_merging_refuses_runs_that_are_not_alike(tmp_path, data_root):
     both = merge_members([runs[0], runs[0]], tmp_path / "aa.safetensors")
     with pytest.raises(ValueError, match="ensemble already"):
         merge_members([both, runs[0]], tmp_path / "x.safetensors")
+    # a run saved before a training setting existed may have trained otherwise: refused
+    meta = json.loads(safe_open(runs[0], "pt").metadata()["motionfield"])
+    del meta["train"]["short_files"]
+    older = tmp_path / "older.safetensors"
+    save_file(load_file(runs[0]), older, metadata={"motionfield": json.dumps(meta)})
+    with pytest.raises(ValueError, match="differs .* in train.short_files"):
+        merge_members([runs[0], older], tmp_path / "y.safetensors")
 
 
 @pytest.mark.parametrize("name", ["cmu", "cmu-simlpe", "smpl"])
@@ -546,3 +557,26 @@ def test_train_cli_refuses_a_seed_twice_or_seed_with_seeds(tmp_path, capsys):
         main(["train", "predict", "--seed", "1", "--seeds", "2", "3", "-o", str(tmp_path)])
     assert "not allowed with argument" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_ratio_intervals_are_paired_over_windows():
+    from motionfield.methods.predict.eval import ratio_intervals
+
+    rng = np.random.default_rng(0)
+    theirs = {"a": rng.uniform(20, 200, 8), "b": rng.uniform(20, 60, 8)}
+    half = ratio_intervals({k: v / 2 for k, v in theirs.items()}, theirs, draws=500)
+    for r in half.values():  # the same windows redrawn for both: always exactly half
+        assert np.isclose(r["ratio"], 0.5) and np.isclose(r["low"], 0.5)
+        assert np.isclose(r["high"], 0.5)
+    noisy = ratio_intervals({k: v * rng.uniform(0.5, 1.5, 8) for k, v in theirs.items()},
+                            theirs, draws=500)
+    for r in noisy.values():
+        assert r["low"] < r["ratio"] < r["high"]
+
+
+def test_train_cli_refuses_an_impossible_frame_drop(tmp_path, capsys):
+    from motionfield.cli import main
+
+    assert main(["train", "predict", "--max-frame-drop", "1.5", "-o", str(tmp_path / "r")]) == 2
+    assert "max_frame_drop=1.5" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

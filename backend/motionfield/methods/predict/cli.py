@@ -39,6 +39,11 @@ def add_train(sub) -> None:
                    help="0: every training window equally likely (long files dominate); "
                    "1: every action drawn equally often; between: in proportion to "
                    "windows^(1 - balance)")
+    p.add_argument("--max-frame-drop", type=float, default=0.8,
+                   help="the most of a damaged history's frames hidden in training")
+    p.add_argument("--skip-short-files", dest="short_files", action="store_false",
+                   help="leave out files shorter than the speed change's source window (how "
+                   "training drew windows before 2026-11-30)")
     p.add_argument("--set", dest="model_settings", action="append", default=[],
                    metavar="NAME=VALUE", help="a model setting of the field (config.ModelConfig), "
                    "e.g. --set dropout=0.1; repeatable")
@@ -71,7 +76,9 @@ def _train(args: argparse.Namespace) -> int:
                          speed_change=args.speed_change, fill_weight=args.fill_weight,
                          weight_decay=args.weight_decay,
                          velocity_weight=args.velocity_weight, extra_data=tuple(args.extra_data),
-                         extra_share=args.extra_share, action_balance=args.action_balance)
+                         extra_share=args.extra_share, action_balance=args.action_balance,
+                         short_files=args.short_files,
+                         max_frame_drop=args.max_frame_drop)
     options = {"data_root": Path(args.data) if args.data else None, "resume": args.resume,
                "model_config": _model_settings(args.model_settings)}
     if args.seeds:

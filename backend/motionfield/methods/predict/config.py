@@ -83,7 +83,9 @@ class TrainConfig:
     `extra_share` of the windows (CMU task: on the benchmark's skeleton, see
     io/smpl_to_cmu.py); `action_balance` evens out how often each action of the task's own
     data is drawn (0: every window equally likely, so long files dominate; 1: every action
-    equally often; data.WindowSampler)."""
+    equally often; data.WindowSampler); `short_files` keeps files shorter than the speed
+    change's source window (each replayed only as fast as its frames allow; False: left
+    out, as training did before 2026-11-30, which is how smpl_field was trained)."""
 
     task: str = "cmu"
     steps: int = 6000
@@ -103,8 +105,13 @@ class TrainConfig:
     extra_data: tuple[str, ...] = ()
     extra_share: float = 0.5
     action_balance: float = 0.0
+    short_files: bool = True
     checkpoint_every: int = 500
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not 0.0 <= self.max_frame_drop < 1.0:
+            raise ValueError(f"max_frame_drop={self.max_frame_drop}: from 0 up to 1")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

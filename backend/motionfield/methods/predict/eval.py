@@ -125,7 +125,7 @@ def evaluate_fill(windows: dict[str, np.ndarray], ours: Checkpoint,
                 mask[:, -1] = 1.0  # the last key is whole
                 for name, method in table.items():
                     filled = method(t[keys], win[:, keys], mask, t)
-                    err = errors(filled, action, slice(0, HISTORY))[between].mean()
+                    err = errors(filled, action, slice(0, HISTORY))[:, between].mean()
                     results[condition][name].setdefault(action, {})[ms] = float(err)
     return results
 
@@ -137,14 +137,15 @@ def evaluate(windows: dict[str, np.ndarray], ours: Checkpoint, simlpe: Checkpoin
     table (evaluate_fill) and timings.
 
     windows : {action: (B, 50 + 25, J, D)} model values; errors(values, action, frames)
-    gives the mean joint error per frame over that action's windows against the truth's
-    `frames` (a slice of the window).
+    gives the mean joint error (B, frames) of each of that action's windows against the
+    truth's `frames` (a slice of the window).
     """
     future = slice(HISTORY, None)
     table = methods(ours, simlpe, ours.model.mean_pose.numpy())
     frames = horizon_frames(ours.frame_time)
     results: dict = {c: {m: {} for m in table} for c in conditions}
     seconds = {m: 0.0 for m in table}
+    per_window: dict = {m: {} for m in table}  # complete history, 400 ms: {action: (B,)}
     for action, win in windows.items():
         history = win[:, :HISTORY]
         for condition, (frame_drop, joint_drop) in conditions.items():
@@ -156,10 +157,38 @@ def evaluate(windows: dict[str, np.ndarray], ours: Checkpoint, simlpe: Checkpoin
                 pred = method(history, mask)
                 seconds[name] += time.perf_counter() - start
                 err = errors(pred, action, future)
-                results[condition][name][action] = {str(h): float(err[f])
+                results[condition][name][action] = {str(h): float(err[:, f].mean())
                                                     for h, f in zip(HORIZONS_MS, frames)}
-    return {"results": results, "fill": evaluate_fill(windows, ours, errors),
-            "seconds": seconds}
+                if condition == "complete":
+                    per_window[name][action] = err[:, frames[HORIZONS_MS.index(400)]]
+    out = {"results": results, "fill": evaluate_fill(windows, ours, errors),
+           "seconds": seconds}
+    if "simlpe" in per_window and "complete" in conditions:
+        out["ours_vs_simlpe"] = ratio_intervals(per_window["ours"], per_window["simlpe"])
+    return out
+
+
+def ratio_intervals(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray],
+                    draws: int = 10000) -> dict:
+    """Ours / theirs at 400 ms per action and for the average over actions, with a 95%
+    paired bootstrap interval over each action's windows (redrawn with replacement, the
+    same windows for both methods): how far a test of 8 windows per action can be trusted.
+    {action or "average": {"ratio", "low", "high"}}."""
+    rng = np.random.default_rng(CMU_SEED)
+    resampled = {}
+    for action in ours:
+        picks = rng.integers(0, len(ours[action]), (draws, len(ours[action])))
+        resampled[action] = (ours[action][picks].mean(1), theirs[action][picks].mean(1))
+    point = {a: (ours[a].mean(), theirs[a].mean()) for a in ours}
+    point["average"] = tuple(np.mean([point[a][i] for a in ours]) for i in (0, 1))
+    resampled["average"] = tuple(np.mean([resampled[a][i] for a in ours], axis=0)
+                                 for i in (0, 1))
+    out = {}
+    for name, (a, b) in resampled.items():
+        low, high = np.percentile(a / b, [2.5, 97.5])
+        out[name] = {"ratio": float(point[name][0] / point[name][1]),
+                     "low": float(low), "high": float(high)}
+    return out
 
 
 def evaluate_cmu(data: Path, ours: Checkpoint, simlpe: Checkpoint | None,
@@ -172,7 +201,7 @@ def evaluate_cmu(data: Path, ours: Checkpoint, simlpe: Checkpoint | None,
     def errors(pred, action, frames):
         truth = full_windows[action][:, frames]
         full = bench.full_pose(pred, truth)  # LTD's 38 joints
-        return np.linalg.norm(full - truth, axis=-1).mean(axis=(0, 2))
+        return np.linalg.norm(full - truth, axis=-1).mean(axis=2)
 
     return evaluate(windows, ours, simlpe, errors, conditions)
 
@@ -191,7 +220,7 @@ def evaluate_folder(folder: Path, ours: Checkpoint, simlpe: Checkpoint | None,
         with torch.no_grad():
             p = positions(torch.as_tensor(pred))
             t = positions(torch.as_tensor(windows[action][:, frames]))
-        return 1000.0 * (p - t).norm(dim=-1).mean(dim=(0, 2)).numpy()
+        return 1000.0 * (p - t).norm(dim=-1).mean(dim=2).numpy()
 
     return evaluate(windows, ours, simlpe, errors, conditions)
 
@@ -237,6 +266,8 @@ def report(raw: dict, ours_path: Path, simlpe_path: Path | None, benchmark: bool
     out["history_frames"] = HISTORY
     out["checkpoints"] = {"ours": str(ours_path), "simlpe": str(simlpe_path)}
     out["seconds"] = raw["seconds"]
+    if "ours_vs_simlpe" in raw:
+        out["ours_vs_simlpe_400ms"] = raw["ours_vs_simlpe"]
     return out
 
 
@@ -270,6 +301,10 @@ def format_table(out: dict) -> str:
         lines.append(f"-- {title}")
         for name, row in table.items():
             lines.append(f"{name:<20}" + "".join(f"{row[str(h)]:8.2f}" for h in HORIZONS_MS))
+    if "ours_vs_simlpe_400ms" in out:
+        lines.append("-- ours / siMLPe at 400 ms (95% paired bootstrap interval over windows)")
+        for name, r in out["ours_vs_simlpe_400ms"].items():
+            lines.append(f"{name:<20}{r['ratio']:8.3f}   [{r['low']:.3f}, {r['high']:.3f}]")
     for condition, fill in out["fill"].items():
         spacings = list(next(iter(fill["average"].values())))
         lines.append(f"-- filling between {condition} keys, ms apart: " + ", ".join(spacings))

@@ -123,9 +123,10 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
     if resuming:
         step, rng = _restore(out, model, optimiser, schedule)
     length = config.history + config.future
-    sampler = WindowSampler(task.train, warp_source_frames(length, config.speed_change),
-                            task.train_groups, task.group_shares, task.train_labels,
-                            config.action_balance, shortest=length)
+    source = warp_source_frames(length, config.speed_change)
+    sampler = WindowSampler(task.train, source, task.train_groups, task.group_shares,
+                            task.train_labels, config.action_balance,
+                            shortest=length if config.short_files else source)
     bar = tqdm(total=config.steps, initial=step, disable=not progress,
                desc=f"train {kind}, seed {config.seed}")  # --seeds trains several in turn
     model.train()
@@ -189,8 +190,9 @@ def merge_members(paths: list[Path], target: Path) -> Path:
     for path, meta in zip(paths[1:], metas[1:]):
         differs = [key for key in ("kind", "task", "model", "step", "frame_time")
                    if meta[key] != first[key]]
-        differs += [f"train.{key}" for key in first["train"]
-                    if key != "seed" and meta["train"][key] != first["train"][key]]
+        keys = sorted(set(first["train"]) | set(meta["train"]))  # a setting one run predates
+        differs += [f"train.{key}" for key in keys  # counts as a difference
+                    if key != "seed" and meta["train"].get(key) != first["train"].get(key)]
         if differs:
             raise ValueError(f"{path} differs from {paths[0]} in {', '.join(differs)}")
     buffers = {name for name, _ in build_trained(first["kind"], first["model"]).named_buffers()}
