@@ -3,8 +3,8 @@ in the 8 CMU test windows of one action (LTD's protocol), its history, the truth
 shipped models' predictions, one coordinate per column, with the 400 ms mark.
 
 Needs matplotlib (not a project dependency) and the unpacked data (motionfield data unpack):
-    python benchmarks/plot_predict_windows.py --action basketball   # docs/img/predict_basketball.png
-    python benchmarks/plot_predict_windows.py --action jumping      # docs/img/predict_jumping.png
+    python benchmarks/plot_predict_windows.py --action basketball  # predict_basketball.png
+    python benchmarks/plot_predict_windows.py --action jumping  # docs/img/predict_jumping.png
 """
 
 from __future__ import annotations
