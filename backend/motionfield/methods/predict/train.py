@@ -190,8 +190,10 @@ def merge_members(paths: list[Path], target: Path) -> Path:
     for path, meta in zip(paths[1:], metas[1:]):
         differs = [key for key in ("kind", "task", "model", "step", "frame_time")
                    if meta[key] != first[key]]
-        keys = sorted(set(first["train"]) | set(meta["train"]))  # a setting one run predates
-        differs += [f"train.{key}" for key in keys  # counts as a difference
+        # a training setting one run predates counts as a difference: it may have trained
+        # otherwise then (short_files did)
+        keys = sorted(set(first["train"]) | set(meta["train"]))
+        differs += [f"train.{key}" for key in keys
                     if key != "seed" and meta["train"].get(key) != first["train"].get(key)]
         if differs:
             raise ValueError(f"{path} differs from {paths[0]} in {', '.join(differs)}")
