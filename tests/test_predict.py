@@ -24,6 +24,7 @@ from motionfield.methods.predict.data import (
     incomplete_mask,
     interpolate_observed,
     repair,
+    time_reverse,
     time_warp,
     warp_source_frames,
 )
@@ -187,6 +188,15 @@ def test_time_warp_replays_windows_at_a_speed_within_the_bounds():
     assert speed.max() - speed.min() > 0.2
 
 
+def test_time_reverse_plays_the_asked_share_backwards():
+    windows = np.arange(10, dtype=np.float32)[None, :, None, None].repeat(400, 0)
+    out = time_reverse(np.random.default_rng(0), windows, 0.25)
+    backwards = out[:, 0, 0, 0] == 9
+    assert np.all(out[backwards] == windows[:1, ::-1]) and np.all(out[~backwards] == windows[:1])
+    assert 0.2 < backwards.mean() < 0.3
+    assert np.all(time_reverse(np.random.default_rng(0), windows, 0.0) == windows)
+
+
 def test_short_sequences_are_drawn_and_replayed_only_as_fast_as_their_frames_allow():
     """A speed change needs longer source windows than training keeps; a sequence between
     the two lengths still counts, its missing frames repeat its last, and the warp never
@@ -308,6 +318,41 @@ def test_cmu_test_windows_follow_ltd(data_root):
     np.testing.assert_array_equal(windows["walking"][0], walking[idx:idx + 75])
     # the root and its children stay at the origin in LTD's frame
     assert np.allclose(windows["walking"][..., [0, 1, 7, 13], :], 0.0)
+
+
+def test_validation_files_are_one_training_file_per_test_action_held_out(data_root):
+    bench = CmuBenchmark.load(data_root / "cmu_mocap")
+    train, test = bench.files("train"), bench.files("test")
+    held, kept = bench.files("validation"), bench.files("train-without-validation")
+    assert sorted(held) == ["basketball", "jumping", "running", "soccer", "walking"]
+    for action, paths in train.items():
+        assert sorted(kept[action] + held.get(action, [])) == sorted(paths)
+        if action in held:
+            assert held[action] == paths[-1:] and action in test
+    windows = bench.test_windows(50, "validation")
+    assert all(w.shape == (8, 75, 38, 3) for w in windows.values())
+
+
+def test_validation_is_refused_for_a_model_trained_on_its_files(tmp_path, data_root):
+    from motionfield.methods.predict.eval import run
+    from motionfield.methods.predict.infer import checkpoint_meta
+    from motionfield.methods.predict.train import train
+
+    small = {"hidden": 16, "basis": 4, "features": 4, "field_width": 8, "layers": 1,
+             "heads": 2}
+    config = TrainConfig(steps=2, batch=4, hold_out_validation=True)
+    held_out = train("field", config, tmp_path / "held", data_root, model_config=small,
+                     progress=False)
+    seen = train("field", TrainConfig(steps=2, batch=4), tmp_path / "seen", data_root,
+                 model_config=small, progress=False)
+    simlpe = tmp_path / "simlpe"
+    baseline = train("simlpe", TrainConfig(steps=1, batch=4, hold_out_validation=True), simlpe,
+                     data_root, progress=False)
+    with pytest.raises(ValueError, match="trained on the validation files"):
+        run(data_root / "cmu_mocap", model=seen, simlpe=baseline, split="validation")
+    out = run(data_root / "cmu_mocap", model=held_out, simlpe=baseline, split="validation")
+    assert out["split"] == "validation" and "washwindow" not in out["per_action"]
+    assert "held out" in checkpoint_meta(held_out)["data"]
 
 
 def test_training_resumes_where_it_stopped(tmp_path, data_root):
@@ -574,9 +619,20 @@ def test_ratio_intervals_are_paired_over_windows():
         assert r["low"] < r["ratio"] < r["high"]
 
 
-def test_train_cli_refuses_an_impossible_frame_drop(tmp_path, capsys):
+def test_train_cli_refuses_impossible_training_settings(tmp_path, capsys):
     from motionfield.cli import main
 
     assert main(["train", "predict", "--max-frame-drop", "1.5", "-o", str(tmp_path / "r")]) == 2
     assert "max_frame_drop=1.5" in capsys.readouterr().err
+    assert main(["train", "predict", "--time-reverse", "-0.1", "-o", str(tmp_path / "r")]) == 2
+    assert "time_reverse=-0.1" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_training_settings_are_checked_together_and_by_name():
+    with pytest.raises(ValueError) as error:
+        TrainConfig(steps=0, lr=0.0, speed_change=1.0, action_balance=1.5)
+    for part in ("steps=0 (at least 1)", "lr=0.0 (above 0)", "speed_change=1.0 (from 0 up to 1)",
+                 "action_balance=1.5 (from 0 to 1)"):
+        assert part in str(error.value)
+    TrainConfig(incomplete=1.0, time_reverse=1.0, action_balance=1.0, speed_change=0.0)

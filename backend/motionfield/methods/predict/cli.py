@@ -26,6 +26,8 @@ def add_train(sub) -> None:
                    help="train on the windows as they are (no mirroring / turning)")
     p.add_argument("--speed-change", type=float, default=0.2,
                    help="replay windows up to this much slower or faster (0: off)")
+    p.add_argument("--time-reverse", type=float, default=0.0,
+                   help="share of the training windows played backwards (0: off)")
     p.add_argument("--fill-weight", type=float, default=0.5,
                    help="weight of the error over the history (gap filling) in the field's loss")
     p.add_argument("--velocity-weight", type=float, default=0.0,
@@ -44,6 +46,9 @@ def add_train(sub) -> None:
     p.add_argument("--skip-short-files", dest="short_files", action="store_false",
                    help="leave out files shorter than the speed change's source window (how "
                    "training drew windows before 2026-11-30)")
+    p.add_argument("--hold-out-validation", action="store_true",
+                   help="cmu task: train without the validation files (one training file of "
+                   "each test action), to compare recipes with eval predict --split validation")
     p.add_argument("--set", dest="model_settings", action="append", default=[],
                    metavar="NAME=VALUE", help="a model setting of the field (config.ModelConfig), "
                    "e.g. --set dropout=0.1; repeatable")
@@ -60,6 +65,9 @@ def add_eval(sub) -> None:
     p.add_argument("--json", help="write the full table here")
     p.add_argument("--model", help="our checkpoint (default: the shipped one for the data)")
     p.add_argument("--simlpe", help="the siMLPe checkpoint (default: the shipped one)")
+    p.add_argument("--split", choices=("test", "validation"), default="test",
+                   help="CMU benchmark: the test windows (the published protocol) or the "
+                   "validation windows, for models trained with --hold-out-validation")
     p.set_defaults(func=_eval)
 
 
@@ -73,11 +81,13 @@ def _train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     config = TrainConfig(task=args.task, steps=args.steps, batch=args.batch, lr=args.lr,
                          seed=args.seed, augment=args.augment,
-                         speed_change=args.speed_change, fill_weight=args.fill_weight,
+                         speed_change=args.speed_change, time_reverse=args.time_reverse,
+                         fill_weight=args.fill_weight,
                          weight_decay=args.weight_decay,
                          velocity_weight=args.velocity_weight, extra_data=tuple(args.extra_data),
                          extra_share=args.extra_share, action_balance=args.action_balance,
                          short_files=args.short_files,
+                         hold_out_validation=args.hold_out_validation,
                          max_frame_drop=args.max_frame_drop)
     options = {"data_root": Path(args.data) if args.data else None, "resume": args.resume,
                "model_config": _model_settings(args.model_settings)}
@@ -126,8 +136,11 @@ def _eval(args: argparse.Namespace) -> int:
 
     out = run(Path(args.data), Path(args.json) if args.json else None,
               Path(args.model) if args.model else None,
-              Path(args.simlpe) if args.simlpe else None)
+              Path(args.simlpe) if args.simlpe else None, args.split)
     print(out["protocol"])
+    if out["split"] == "validation":
+        print("Windows drawn the same way from the validation files (one training file of "
+              "each test action, held out from both models' training), not the test files.")
     print(format_table(out))
     if args.json:
         print(f"wrote {args.json}")

@@ -85,7 +85,10 @@ class TrainConfig:
     data is drawn (0: every window equally likely, so long files dominate; 1: every action
     equally often; data.WindowSampler); `short_files` keeps files shorter than the speed
     change's source window (each replayed only as fast as its frames allow; False: left
-    out, as training did before 2026-11-30, which is how smpl_field was trained)."""
+    out, as training did before 2026-11-30, which is how smpl_field was trained);
+    `time_reverse` plays that share of the windows backwards; `hold_out_validation` (CMU
+    task) trains without the validation files, so that `motionfield eval predict --split
+    validation` can compare recipes without looking at the test windows."""
 
     task: str = "cmu"
     steps: int = 6000
@@ -100,18 +103,54 @@ class TrainConfig:
     max_joint_drop: float = 0.3
     augment: bool = True
     speed_change: float = 0.2
+    time_reverse: float = 0.0
     fill_weight: float = 0.5
     velocity_weight: float = 0.0
     extra_data: tuple[str, ...] = ()
     extra_share: float = 0.5
     action_balance: float = 0.0
     short_files: bool = True
+    hold_out_validation: bool = False
     checkpoint_every: int = 500
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if not 0.0 <= self.max_frame_drop < 1.0:
-            raise ValueError(f"max_frame_drop={self.max_frame_drop}: from 0 up to 1")
+        bad = [f"{name}={getattr(self, name)} ({rule})"
+               for name, (allowed, rule) in _TRAIN_RULES.items()
+               if not allowed(getattr(self, name))]
+        if bad:
+            raise ValueError(f"bad training settings: {', '.join(bad)}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _count(v) -> bool:
+    return v >= 1
+
+
+def _share(v) -> bool:  # a fraction of windows, frames or entries
+    return 0.0 <= v <= 1.0
+
+
+def _partial_share(v) -> bool:  # a fraction that must leave something
+    return 0.0 <= v < 1.0
+
+
+def _non_negative(v) -> bool:
+    return v >= 0.0
+
+
+# TrainConfig's checks: setting -> (whether a value is allowed, the rule in words)
+_TRAIN_RULES = {
+    "steps": (_count, "at least 1"), "batch": (_count, "at least 1"),
+    "history": (_count, "at least 1"), "future": (_count, "at least 1"),
+    "checkpoint_every": (_count, "at least 1"),
+    "lr": (lambda v: v > 0.0, "above 0"), "weight_decay": (_non_negative, "at least 0"),
+    "fill_weight": (_non_negative, "at least 0"), "velocity_weight": (_non_negative, "at least 0"),
+    "incomplete": (_share, "from 0 to 1"), "time_reverse": (_share, "from 0 to 1"),
+    "extra_share": (_share, "from 0 to 1"), "action_balance": (_share, "from 0 to 1"),
+    "max_frame_drop": (_partial_share, "from 0 up to 1"),
+    "max_joint_drop": (_partial_share, "from 0 up to 1"),
+    "speed_change": (_partial_share, "from 0 up to 1"),
+}

@@ -60,16 +60,34 @@ class CmuBenchmark:
                    list(meta["ltd_25_joints_used_names"]),
                    np.asarray(ltd["copied_joints_0based"]), np.asarray(ltd["copied_from_0based"]))
 
+    def files(self, split: str) -> dict[str, list[Path]]:
+        """{action: [paths]} for "train", "test", "validation" or "train-without-validation".
+
+        The benchmark has no validation split; ours is, for every action with a test file
+        and at least two training files, its last training file. A recipe is chosen on
+        those windows by models trained without them (TrainConfig.hold_out_validation), so
+        the test windows stay unseen by the choice."""
+        if split not in ("validation", "train-without-validation"):
+            return list_sequences(self.root, split)
+        train, test = list_sequences(self.root, "train"), list_sequences(self.root, "test")
+        held = {a: paths[-1:] for a, paths in train.items() if a in test and len(paths) > 1}
+        if split == "validation":
+            return held
+        return {a: [p for p in paths if p not in held.get(a, [])] for a, paths in train.items()}
+
     def sequences(self, split: str) -> dict[str, list[np.ndarray]]:
         return {action: [cmu_positions(p, self.skeleton) for p in paths]
-                for action, paths in list_sequences(self.root, split).items()}
+                for action, paths in self.files(split).items()}
 
-    def test_windows(self, history: int) -> dict[str, np.ndarray]:
-        """{action: (8 * files, history + 25, 38, 3)} windows exactly as LTD draws them."""
+    def test_windows(self, history: int, split: str = "test") -> dict[str, np.ndarray]:
+        """{action: (8 * files, history + 25, 38, 3)} windows exactly as LTD draws them,
+        from the test files (or from the validation files, drawn the same way)."""
         if not 1 <= history <= CMU_SOURCE_FRAMES:
             raise ValueError(f"history must be 1..{CMU_SOURCE_FRAMES} frames")
+        if split not in ("test", "validation"):
+            raise ValueError(f"windows come from the test or validation files, not {split!r}")
         return {action: np.concatenate([ltd_windows(seq, history) for seq in seqs])
-                for action, seqs in self.sequences("test").items()}
+                for action, seqs in self.sequences(split).items()}
 
     def full_pose(self, predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
         """LTD's 38-joint prediction: the truth with the used joints replaced by the
@@ -170,6 +188,15 @@ def time_warp(rng: np.random.Generator, windows: np.ndarray, length: int,
     share = (at - low).reshape(*at.shape, *([1] * (windows.ndim - 2))).astype(windows.dtype)
     rows = np.arange(len(windows))[:, None]
     return windows[rows, low] * (1 - share) + windows[rows, high] * share
+
+
+def time_reverse(rng: np.random.Generator, windows: np.ndarray, share: float) -> np.ndarray:
+    """Augmentation: `share` of the windows (B, T, ...) played backwards. A motion that
+    starts reversed is one that stops: a jump's take-off played backwards is a landing."""
+    flip = rng.random(len(windows)) < share
+    out = windows.copy()
+    out[flip] = windows[flip, ::-1]
+    return out
 
 
 def incomplete_mask(rng: np.random.Generator, batch: int, frames: int, joints: int,

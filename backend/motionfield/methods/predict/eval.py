@@ -192,10 +192,11 @@ def ratio_intervals(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray],
 
 
 def evaluate_cmu(data: Path, ours: Checkpoint, simlpe: Checkpoint | None,
-                 conditions: dict = CONDITIONS) -> dict:
-    """The published protocol on the benchmark folder (see the module notes)."""
+                 conditions: dict = CONDITIONS, split: str = "test") -> dict:
+    """The published protocol on the benchmark folder (see the module notes), on its test
+    files or on our validation files (data.CmuBenchmark.files)."""
     bench = CmuBenchmark.load(data)
-    full_windows = bench.test_windows(HISTORY)
+    full_windows = bench.test_windows(HISTORY, split)
     windows = {a: w[:, :, bench.used].astype(np.float32) for a, w in full_windows.items()}
 
     def errors(pred, action, frames):
@@ -272,24 +273,40 @@ def report(raw: dict, ours_path: Path, simlpe_path: Path | None, benchmark: bool
 
 
 def run(data: Path, json_out: Path | None = None, model: Path | None = None,
-        simlpe: Path | None = None) -> dict:
+        simlpe: Path | None = None, split: str = "test") -> dict:
     """Evaluate on the CMU benchmark folder (the unpacked cmu_mocap, or the folder above
-    it) or on any folder of BVH files."""
+    it), its test or validation windows, or on any folder of BVH files."""
     data = Path(data)
     if not data.is_dir():
         raise ValueError(f"{data}: not a folder")
     if (data / "cmu_mocap" / "skeleton.json").exists():
         data = data / "cmu_mocap"
     benchmark = (data / "skeleton.json").exists()
+    if split != "test" and not benchmark:
+        raise ValueError("--split validation is for the CMU benchmark folder")
     task = "cmu" if benchmark else "smpl"
     ours_path = Path(model) if model else shipped_checkpoint(task)
     simlpe_path = Path(simlpe) if simlpe else shipped_checkpoint(f"{task}-simlpe")
-    evaluate_data = evaluate_cmu if benchmark else evaluate_folder
-    raw = evaluate_data(data, load_checkpoint(ours_path), load_checkpoint(simlpe_path))
+    ours, baseline = load_checkpoint(ours_path), load_checkpoint(simlpe_path)
+    if benchmark:
+        for path, checkpoint in ((ours_path, ours), (simlpe_path, baseline)):
+            _check_split(path, checkpoint, split)
+        raw = evaluate_cmu(data, ours, baseline, split=split)
+    else:
+        raw = evaluate_folder(data, ours, baseline)
     out = report(raw, ours_path, simlpe_path, benchmark)
+    out["split"] = split if benchmark else "folder"
     if json_out:
         Path(json_out).write_text(json.dumps(out, indent=1))
     return out
+
+
+def _check_split(path: Path, checkpoint: Checkpoint, split: str) -> None:
+    """The validation windows are only held out from a model trained without their files."""
+    held_out = checkpoint.meta.get("train", {}).get("hold_out_validation", False)
+    if split == "validation" and not held_out:
+        raise ValueError(f"{path} was trained on the validation files: retrain it with "
+                         "--hold-out-validation to compare on them")
 
 
 def format_table(out: dict) -> str:

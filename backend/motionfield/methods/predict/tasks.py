@@ -84,17 +84,21 @@ CMU_DESCRIPTION = ("CMU-Mocap prediction benchmark, training split (32 files, Co
 CMU_LICENCE = "CMU Graphics Lab Motion Capture Database terms (free for all uses)"
 
 
-def cmu_task(root: Path, extra_data: tuple[str, ...] = (), extra_share: float = 0.5) -> Task:
-    """The benchmark's training files; with `extra_data`, built sets put on the benchmark's
-    skeleton join them for `extra_share` of the windows. Normalisation comes from the
-    benchmark's files alone."""
+def cmu_task(root: Path, extra_data: tuple[str, ...] = (), extra_share: float = 0.5,
+             hold_out_validation: bool = False) -> Task:
+    """The benchmark's training files (less the validation files with
+    `hold_out_validation`, data.CmuBenchmark.files); with `extra_data`, built sets put on
+    the benchmark's skeleton join them for `extra_share` of the windows. Normalisation
+    comes from the benchmark's files alone."""
     bench = CmuBenchmark.load(root)
-    by_action = bench.sequences("train")
+    by_action = bench.sequences("train-without-validation" if hold_out_validation else "train")
     train = [seq[:, bench.used].astype(np.float32) for seqs in by_action.values() for seq in seqs]
     labels = np.repeat(np.arange(len(by_action)), [len(seqs) for seqs in by_action.values()])
     frames = np.concatenate(train)
     steps = np.concatenate([s[10:] - s[:-10] for s in train])
     description, licence, groups, shares = CMU_DESCRIPTION, CMU_LICENCE, None, None
+    if hold_out_validation:
+        description += "; the validation files (one per test action) held out"
     if extra_data:
         from motionfield.data.build import LICENCES
 
@@ -163,7 +167,7 @@ def extra_on_cmu_skeleton(bench: CmuBenchmark, sources: tuple[str, ...],
 
 
 def load_task(name: str, data_root: Path | None = None, extra_data: tuple[str, ...] = (),
-              extra_share: float = 0.5) -> Task:
+              extra_share: float = 0.5, hold_out_validation: bool = False) -> Task:
     """A task by name; `data_root` is the unpacked data folder (or, for `cmu`, the cmu_mocap
     folder itself); by default the unpacked archives (`motionfield data unpack`)."""
     if name == "cmu":
@@ -172,9 +176,12 @@ def load_task(name: str, data_root: Path | None = None, extra_data: tuple[str, .
         else:
             root = Path(data_root)
             root = root if (root / "skeleton.json").exists() else root / "cmu_mocap"
-        return cmu_task(root, tuple(extra_data), extra_share)
+        return cmu_task(root, tuple(extra_data), extra_share, hold_out_validation)
     if extra_data:
         raise ValueError(f"extra data is for the cmu task; the {name} task has its own")
+    if hold_out_validation:
+        raise ValueError(f"the validation split is the CMU benchmark's; the {name} task "
+                         "has held-out clips of its own")
     if name == "smpl":
         from motionfield.methods.predict.smpl_task import smpl_task
 

@@ -24,6 +24,7 @@ from motionfield.methods.predict.config import ModelConfig, TrainConfig
 from motionfield.methods.predict.data import (
     WindowSampler,
     incomplete_mask,
+    time_reverse,
     time_warp,
     warp_source_frames,
 )
@@ -107,7 +108,8 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
     """Train and write `out/model.safetensors`; returns its path. `stop_after` ends this
     call after that many steps with the state saved (a time-boxed session; `resume` goes on)."""
     out.mkdir(parents=True, exist_ok=True)
-    task = load_task(config.task, data_root, config.extra_data, config.extra_share)
+    task = load_task(config.task, data_root, config.extra_data, config.extra_share,
+                     config.hold_out_validation)
     if config.action_balance and task.train_labels is None:
         raise ValueError(f"the {task.name} task has no actions to balance (--action-balance)")
     torch.manual_seed(config.seed)
@@ -135,6 +137,8 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
         windows, real = sampler.sample(rng, config.batch)
         if config.speed_change:
             windows = time_warp(rng, windows, length, config.speed_change, real)
+        if config.time_reverse:  # drawn only when on, so other runs keep their windows
+            windows = time_reverse(rng, windows, config.time_reverse)
         mirrored = np.zeros(len(windows), bool)
         if config.augment:
             windows, mirrored = task.augment(rng, windows)
