@@ -21,6 +21,7 @@ from motionfield.methods.predict.config import ModelConfig, TrainConfig
 from motionfield.methods.predict.data import (
     CmuBenchmark,
     WindowSampler,
+    ease_out,
     incomplete_mask,
     interpolate_observed,
     repair,
@@ -195,6 +196,20 @@ def test_time_reverse_plays_the_asked_share_backwards():
     assert np.all(out[backwards] == windows[:1, ::-1]) and np.all(out[~backwards] == windows[:1])
     assert 0.2 < backwards.mean() < 0.3
     assert np.all(time_reverse(np.random.default_rng(0), windows, 0.0) == windows)
+
+
+def test_ease_out_brings_the_asked_share_to_rest_near_the_end_of_the_history():
+    windows = np.arange(75, dtype=np.float32)[None, :, None, None].repeat(400, 0)
+    out = ease_out(np.random.default_rng(0), windows, 0.25, now=30)
+    eased = np.any(out != windows, axis=(1, 2, 3))
+    assert 0.2 < eased.mean() < 0.3 and np.all(out[~eased] == windows[~eased])
+    track = out[eased, :, 0, 0]
+    speed = np.diff(track, axis=1)
+    assert np.all(speed >= 0) and np.all(speed <= 1 + 1e-6)  # slows, never turns back
+    assert np.all(np.diff(speed, axis=1) <= 1e-5)  # never speeds up again
+    assert np.all(track[:, :21] == np.arange(21))  # untouched until 10 frames before now
+    assert np.all(speed[:, 30 + 10 + 25:] == 0)  # at rest 25 frames after that at the latest
+    assert np.all(ease_out(np.random.default_rng(0), windows, 0.0, now=30) == windows)
 
 
 def test_short_sequences_are_drawn_and_replayed_only_as_fast_as_their_frames_allow():
@@ -423,6 +438,12 @@ def test_merging_refuses_runs_that_are_not_alike(tmp_path, data_root):
     save_file(load_file(runs[0]), older, metadata={"motionfield": json.dumps(meta)})
     with pytest.raises(ValueError, match="differs .* in train.short_files"):
         merge_members([runs[0], older], tmp_path / "y.safetensors")
+    # one that predates an option drawn only when on trained with it off: merged
+    meta = checkpoint_meta(runs[0])
+    del meta["train"]["ease_out"]
+    save_file(load_file(runs[0]), older, metadata={"motionfield": json.dumps(meta)})
+    merged = merge_members([runs[0], older], tmp_path / "z.safetensors")
+    assert checkpoint_meta(merged)["train"]["ease_out"] == 0.0
 
 
 @pytest.mark.parametrize("name", ["cmu", "cmu-simlpe", "smpl"])

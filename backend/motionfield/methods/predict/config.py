@@ -86,7 +86,8 @@ class TrainConfig:
     equally often; data.WindowSampler); `short_files` keeps files shorter than the speed
     change's source window (each replayed only as fast as its frames allow; False: left
     out, as training did before 2026-11-30, which is how smpl_field was trained);
-    `time_reverse` plays that share of the windows backwards; `hold_out_validation` (CMU
+    `time_reverse` plays that share of the windows backwards; `ease_out` brings that share
+    to rest around the end of the history (data.ease_out); `hold_out_validation` (CMU
     task) trains without the validation files, so that `motionfield eval predict --split
     validation` can compare recipes without looking at the test windows."""
 
@@ -104,6 +105,7 @@ class TrainConfig:
     augment: bool = True
     speed_change: float = 0.2
     time_reverse: float = 0.0
+    ease_out: float = 0.0
     fill_weight: float = 0.5
     velocity_weight: float = 0.0
     extra_data: tuple[str, ...] = ()
@@ -149,6 +151,7 @@ _TRAIN_RULES = {
     "lr": (lambda v: v > 0.0, "above 0"), "weight_decay": (_non_negative, "at least 0"),
     "fill_weight": (_non_negative, "at least 0"), "velocity_weight": (_non_negative, "at least 0"),
     "incomplete": (_share, "from 0 to 1"), "time_reverse": (_share, "from 0 to 1"),
+    "ease_out": (_share, "from 0 to 1"),
     "extra_share": (_share, "from 0 to 1"), "action_balance": (_share, "from 0 to 1"),
     "max_frame_drop": (_partial_share, "from 0 up to 1"),
     "max_joint_drop": (_partial_share, "from 0 up to 1"),

@@ -199,6 +199,26 @@ def time_reverse(rng: np.random.Generator, windows: np.ndarray, share: float) ->
     return out
 
 
+def ease_out(rng: np.random.Generator, windows: np.ndarray, share: float, now: int,
+             around: int = 10, longest: int = 25) -> np.ndarray:
+    """Augmentation: `share` of the windows (B, T, ...) come to rest. From a frame within
+    `around` of frame `now` (the end of the history), the replay slows linearly to a
+    standstill over 5 to `longest` frames and holds the pose it reaches. The benchmark's
+    history cannot tell a swing that carries on from one that stops; this adds stops."""
+    out = windows.copy()
+    frames = np.arange(windows.shape[1], dtype=np.float64)
+    for b in np.flatnonzero(rng.random(len(windows)) < share):
+        start = rng.integers(now - around, now + around + 1)
+        span = rng.integers(5, longest + 1)
+        late = np.clip(frames - start, 0.0, span)  # frames since the slowing began
+        at = np.minimum(frames, start) + late - late ** 2 / (2 * span)
+        low = np.floor(at).astype(int)
+        high = np.minimum(low + 1, windows.shape[1] - 1)
+        share_high = (at - low).reshape(-1, *([1] * (windows.ndim - 2))).astype(windows.dtype)
+        out[b] = windows[b, low] * (1 - share_high) + windows[b, high] * share_high
+    return out
+
+
 def incomplete_mask(rng: np.random.Generator, batch: int, frames: int, joints: int,
                     frame_drop: float = 0.0, joint_drop: float = 0.0) -> np.ndarray:
     """(batch, frames, joints) float32, 1 = observed. `frame_drop`: share of history frames

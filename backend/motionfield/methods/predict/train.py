@@ -23,6 +23,7 @@ from motionfield.methods.predict.baselines import SiMLPe
 from motionfield.methods.predict.config import ModelConfig, TrainConfig
 from motionfield.methods.predict.data import (
     WindowSampler,
+    ease_out,
     incomplete_mask,
     time_reverse,
     time_warp,
@@ -137,6 +138,8 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
         windows, real = sampler.sample(rng, config.batch)
         if config.speed_change:
             windows = time_warp(rng, windows, length, config.speed_change, real)
+        if config.ease_out:  # drawn only when on, as time reversal below
+            windows = ease_out(rng, windows, config.ease_out, config.history)
         if config.time_reverse:  # drawn only when on, so other runs keep their windows
             windows = time_reverse(rng, windows, config.time_reverse)
         mirrored = np.zeros(len(windows), bool)
@@ -178,6 +181,11 @@ def train_members(kind: str, config: TrainConfig, seeds: list[int], out: Path,
     return merge_members(runs, out / WEIGHTS)
 
 
+# Training options added after runs were shipped, each drawn only when on: a run saved
+# before one existed trained with it off, so merge_members reads it so.
+OPTIONS_ADDED_OFF = {"time_reverse": 0.0, "ease_out": 0.0, "hold_out_validation": False}
+
+
 def merge_members(paths: list[Path], target: Path) -> Path:
     """One checkpoint holding the trained runs at `paths` as an ensemble. They must be of
     one kind, task and model shape, trained alike but for the seed. Learned weights are
@@ -190,12 +198,13 @@ def merge_members(paths: list[Path], target: Path) -> Path:
             raise ValueError(f"{path} is an ensemble already: merge its runs instead")
         if meta["kind"] == "field":  # runs saved before a setting existed have its default
             meta["model"] = ModelConfig.from_dict(meta["model"]).to_dict()
+        meta["train"] = {**OPTIONS_ADDED_OFF, **meta["train"]}
     first = metas[0]
     for path, meta in zip(paths[1:], metas[1:]):
         differs = [key for key in ("kind", "task", "model", "step", "frame_time")
                    if meta[key] != first[key]]
-        # a training setting one run predates counts as a difference: it may have trained
-        # otherwise then (short_files did)
+        # any other training setting one run predates counts as a difference: it may have
+        # trained otherwise then (short_files did)
         keys = sorted(set(first["train"]) | set(meta["train"]))
         differs += [f"train.{key}" for key in keys
                     if key != "seed" and meta["train"].get(key) != first["train"].get(key)]
