@@ -182,7 +182,12 @@ def time_warp(rng: np.random.Generator, windows: np.ndarray, length: int,
     if real is not None:
         fastest = np.minimum(fastest, (np.asarray(real) - 1) / (length - 1))
     speed = rng.uniform(1.0 - max_change, fastest)
-    at = speed[:, None] * np.arange(length)  # source frame of each output frame
+    return read_between_frames(windows, speed[:, None] * np.arange(length))
+
+
+def read_between_frames(windows: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """windows (B, S, ...) read at fractional frames `at` (B, T), interpolating linearly
+    between neighbours -> (B, T, ...)."""
     low = np.floor(at).astype(int)
     high = np.minimum(low + 1, windows.shape[1] - 1)
     share = (at - low).reshape(*at.shape, *([1] * (windows.ndim - 2))).astype(windows.dtype)
@@ -205,18 +210,14 @@ def ease_out(rng: np.random.Generator, windows: np.ndarray, share: float, now: i
     `around` of frame `now` (the end of the history), the replay slows linearly to a
     standstill over 5 to `longest` frames and holds the pose it reaches. The benchmark's
     history cannot tell a swing that carries on from one that stops; this adds stops."""
-    out = windows.copy()
     frames = np.arange(windows.shape[1], dtype=np.float64)
+    at = np.repeat(frames[None], len(windows), axis=0)  # source frame of each output frame
     for b in np.flatnonzero(rng.random(len(windows)) < share):
         start = rng.integers(now - around, now + around + 1)
         span = rng.integers(5, longest + 1)
         late = np.clip(frames - start, 0.0, span)  # frames since the slowing began
-        at = np.minimum(frames, start) + late - late ** 2 / (2 * span)
-        low = np.floor(at).astype(int)
-        high = np.minimum(low + 1, windows.shape[1] - 1)
-        share_high = (at - low).reshape(-1, *([1] * (windows.ndim - 2))).astype(windows.dtype)
-        out[b] = windows[b, low] * (1 - share_high) + windows[b, high] * share_high
-    return out
+        at[b] = np.minimum(frames, start) + late - late ** 2 / (2 * span)
+    return read_between_frames(windows, at)
 
 
 def incomplete_mask(rng: np.random.Generator, batch: int, frames: int, joints: int,
