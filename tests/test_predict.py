@@ -210,6 +210,8 @@ def test_ease_out_brings_the_asked_share_to_rest_near_the_end_of_the_history():
     assert np.all(track[:, :21] == np.arange(21))  # untouched until 10 frames before now
     assert np.all(speed[:, 30 + 10 + 25:] == 0)  # at rest 25 frames after that at the latest
     assert np.all(ease_out(np.random.default_rng(0), windows, 0.0, now=30) == windows)
+    short = ease_out(np.random.default_rng(0), windows, 1.0, now=3)[:, :, 0, 0]
+    assert np.all(short[:, 0] == 0) and np.all(np.diff(short, axis=1) >= 0)  # no wrap-around
 
 
 def test_short_sequences_are_drawn_and_replayed_only_as_fast_as_their_frames_allow():

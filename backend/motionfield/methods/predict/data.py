@@ -213,7 +213,8 @@ def ease_out(rng: np.random.Generator, windows: np.ndarray, share: float, now: i
     frames = np.arange(windows.shape[1], dtype=np.float64)
     at = np.repeat(frames[None], len(windows), axis=0)  # source frame of each output frame
     for b in np.flatnonzero(rng.random(len(windows)) < share):
-        start = rng.integers(now - around, now + around + 1)
+        # never before the window's first frame: a negative read would wrap to its end
+        start = rng.integers(max(now - around, 0), now + around + 1)
         span = rng.integers(5, longest + 1)
         late = np.clip(frames - start, 0.0, span)  # frames since the slowing began
         at[b] = np.minimum(frames, start) + late - late ** 2 / (2 * span)
