@@ -48,10 +48,11 @@ def test_masked_ridge_is_weighted_least_squares():
         np.testing.assert_allclose(got[0, j].numpy(), np.linalg.solve(lhs, rhs), atol=1e-10)
 
 
-def _field(joints=4, dims=3, refiner=0) -> MotionField:
+def _field(joints=4, dims=3, refiner=0, refiner_history=False) -> MotionField:
     torch.manual_seed(0)
     model = MotionField(ModelConfig(joints=joints, dims=dims, hidden=32, basis=8, features=8,
-                                    field_width=16, layers=1, heads=2, refiner=refiner)).eval()
+                                    field_width=16, layers=1, heads=2, refiner=refiner,
+                                    refiner_history=refiner_history)).eval()
     if refiner:  # trained weights: its zero-initialised output layer no longer is
         with torch.no_grad():
             model.refiner[-1].weight.normal_()
@@ -100,12 +101,20 @@ def test_refiner_starts_as_the_plain_field_and_mixes_joints():
     refined = _field(refiner=16)
     out, codes = torch.randn(1, 3, 4, 3), torch.randn(1, 4, 32)
     times, last = torch.tensor([[0.0, 0.3, 0.6]]), torch.zeros(1, 4, dtype=torch.long)
+    coeffs = torch.randn(1, 4, 8, 3)
     moved = out.clone()
     moved[0, 1:, 3] += 1.0  # only joint 3's future changes
-    before = refined.refine(out, times, codes, last)
-    after = refined.refine(moved, times, codes, last)
+    before = refined.refine(out, times, codes, last, coeffs)
+    after = refined.refine(moved, times, codes, last, coeffs)
     assert not torch.allclose(before[0, 1:, 0], after[0, 1:, 0])  # joint 0 is corrected by it
     assert "refiner.0.weight" not in plain.state_dict()  # off by default: old files load
+    # the history is seen only with refiner_history: then another joint's past moves it
+    other_past = coeffs.clone()
+    other_past[0, 3] += 1.0
+    torch.testing.assert_close(refined.refine(out, times, codes, last, other_past), before)
+    seeing = _field(refiner=16, refiner_history=True)
+    assert not torch.allclose(seeing.refine(out, times, codes, last, other_past)[0, 1:, 0],
+                              seeing.refine(out, times, codes, last, coeffs)[0, 1:, 0])
 
 
 def test_anchor_is_the_last_observation_and_the_mean_pose_for_unseen_joints():
@@ -119,12 +128,12 @@ def test_anchor_is_the_last_observation_and_the_mean_pose_for_unseen_joints():
     assert last[0, 0] == 0
 
 
-@pytest.mark.parametrize("refiner", [0, 16])
-def test_prediction_starts_at_the_last_observation(refiner):
+@pytest.mark.parametrize(("refiner", "refiner_history"), [(0, False), (16, False), (16, True)])
+def test_prediction_starts_at_the_last_observation(refiner, refiner_history):
     """The field (and its cross-joint correction) is zero at each joint's last observed
     time, so a query at that time returns the observation itself, for any weights and with
     missing frames."""
-    model = _field(joints=3, refiner=refiner)
+    model = _field(joints=3, refiner=refiner, refiner_history=refiner_history)
     values = torch.randn(2, 6, 3, 3)
     mask = torch.ones(2, 6, 3)
     mask[0, -1, 1] = 0.0  # joint 1's last observation is one frame earlier
@@ -391,6 +400,30 @@ def test_training_resumes_where_it_stopped(tmp_path, data_root):
     b = load_checkpoint(run / "model.safetensors").model.state_dict()
     for name in a:
         torch.testing.assert_close(a[name], b[name])
+
+
+def test_weight_average_is_saved_and_resumes_exactly(tmp_path, data_root):
+    from motionfield.methods.predict.infer import load_checkpoint
+    from motionfield.methods.predict.train import STATE, train
+
+    small = {"hidden": 16, "basis": 4, "features": 4, "field_width": 8, "layers": 1,
+             "heads": 2}
+    config = TrainConfig(steps=3, batch=4, checkpoint_every=1, ema=0.5)
+    train("field", config, tmp_path / "a", data_root, model_config=small, progress=False)
+    # the same run one step per call: the raw weights after each step, from its state
+    run, raw = tmp_path / "b", []
+    for _ in range(3):
+        train("field", config, run, data_root, resume=True, model_config=small,
+              progress=False, stop_after=1)
+        raw.append(torch.load(run / STATE, weights_only=True)["model"])
+    saved = load_checkpoint(run / "model.safetensors").model.state_dict()
+    uninterrupted = load_checkpoint(tmp_path / "a" / "model.safetensors").model.state_dict()
+    name = "joint_codes"
+    expected = 0.25 * raw[0][name] + 0.25 * raw[1][name] + 0.5 * raw[2][name]
+    torch.testing.assert_close(saved[name], expected)
+    assert not torch.equal(saved[name], raw[2][name])  # the average, not the last step
+    for key in uninterrupted:
+        torch.testing.assert_close(uninterrupted[key], saved[key])
 
 
 def test_seeds_train_an_ensemble_answering_the_mean_of_its_members(tmp_path, data_root):

@@ -31,6 +31,9 @@ def add_train(sub) -> None:
     p.add_argument("--ease-out", type=float, default=0.0,
                    help="share of the training windows that slow to a stop around the end "
                    "of the history (0: off)")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="save an exponential moving average of the weights with this decay "
+                   "per step, e.g. 0.999 (0: the last step's weights)")
     p.add_argument("--fill-weight", type=float, default=0.5,
                    help="weight of the error over the history (gap filling) in the field's loss")
     p.add_argument("--velocity-weight", type=float, default=0.0,
@@ -85,7 +88,7 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(task=args.task, steps=args.steps, batch=args.batch, lr=args.lr,
                          seed=args.seed, augment=args.augment,
                          speed_change=args.speed_change, time_reverse=args.time_reverse,
-                         ease_out=args.ease_out,
+                         ease_out=args.ease_out, ema=args.ema,
                          fill_weight=args.fill_weight,
                          weight_decay=args.weight_decay,
                          velocity_weight=args.velocity_weight, extra_data=tuple(args.extra_data),

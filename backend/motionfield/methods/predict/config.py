@@ -27,6 +27,8 @@ class ModelConfig:
         seeing every joint's fitted value there (0: off). The fit is per joint; this lets
         the body's motion as a whole shape each joint's future (siMLPe mixes joints in
         every block).
+    refiner_history : the refiner also sees the whole body's history (every joint's
+        coefficients on the encoder's temporal basis), not only the fitted pose at each time
     """
 
     joints: int
@@ -42,6 +44,7 @@ class ModelConfig:
     dropout: float = 0.0
     mirror_code: bool = False
     refiner: int = 0
+    refiner_history: bool = False
 
     def __post_init__(self):
         sizes = ("joints", "dims", "hidden", "basis", "features", "field_width",
@@ -87,7 +90,9 @@ class TrainConfig:
     change's source window (each replayed only as fast as its frames allow; False: left
     out, as training did before 2026-11-30, which is how smpl_field was trained);
     `time_reverse` plays that share of the windows backwards; `ease_out` brings that share
-    to rest around the end of the history (data.ease_out); `hold_out_validation` (CMU
+    to rest around the end of the history (data.ease_out); `ema` keeps an exponential
+    moving average of the weights with that decay per step and saves it instead of the
+    last step's weights (0: off); `hold_out_validation` (CMU
     task) trains without the validation files, so that `motionfield eval predict --split
     validation` can compare recipes without looking at the test windows."""
 
@@ -106,6 +111,7 @@ class TrainConfig:
     speed_change: float = 0.2
     time_reverse: float = 0.0
     ease_out: float = 0.0
+    ema: float = 0.0
     fill_weight: float = 0.5
     velocity_weight: float = 0.0
     extra_data: tuple[str, ...] = ()
@@ -151,7 +157,7 @@ _TRAIN_RULES = {
     "lr": (lambda v: v > 0.0, "above 0"), "weight_decay": (_non_negative, "at least 0"),
     "fill_weight": (_non_negative, "at least 0"), "velocity_weight": (_non_negative, "at least 0"),
     "incomplete": (_share, "from 0 to 1"), "time_reverse": (_share, "from 0 to 1"),
-    "ease_out": (_share, "from 0 to 1"),
+    "ease_out": (_share, "from 0 to 1"), "ema": (_partial_share, "from 0 up to 1"),
     "extra_share": (_share, "from 0 to 1"), "action_balance": (_share, "from 0 to 1"),
     "max_frame_drop": (_partial_share, "from 0 up to 1"),
     "max_joint_drop": (_partial_share, "from 0 up to 1"),

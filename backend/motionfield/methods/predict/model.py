@@ -113,6 +113,7 @@ class MotionField(nn.Module):
         nn.init.zeros_(self.observation_weight.bias)
         if c.refiner:  # starts as the identity: the plain field
             inputs = c.joints * c.dims + time_in + c.hidden
+            inputs += c.joints * c.basis * c.dims if c.refiner_history else 0
             self.refiner = _mlp([inputs, c.refiner, c.refiner, c.joints * c.dims])
             nn.init.zeros_(self.refiner[-1].weight)
             nn.init.zeros_(self.refiner[-1].bias)
@@ -134,12 +135,17 @@ class MotionField(nn.Module):
         seen = mask.amax(dim=1)[..., None] > 0
         return torch.where(seen, picked, self.mean_pose.expand_as(picked)), last
 
-    def encode(self, t_obs: torch.Tensor, residuals: torch.Tensor, mask: torch.Tensor,
-               mirrored: torch.Tensor | None = None) -> torch.Tensor:
-        """Joint codes z (B, J, H) from the observed residual tracks; `mirrored` (B,) marks
-        training windows the augmentation mirrored (config.mirror_code)."""
+    def history_coefficients(self, t_obs: torch.Tensor, residuals: torch.Tensor,
+                             mask: torch.Tensor) -> torch.Tensor:
+        """Each joint's observed residual track as least-squares coefficients on the learned
+        temporal basis: (B, J, basis, D), whatever frames are missing."""
         basis = self.basis(self.time_features(t_obs))  # (B, N, F)
-        coeffs = masked_ridge(basis, residuals, mask, self.log_basis_ridge.exp())
+        return masked_ridge(basis, residuals, mask, self.log_basis_ridge.exp())
+
+    def encode(self, coeffs: torch.Tensor, mask: torch.Tensor,
+               mirrored: torch.Tensor | None = None) -> torch.Tensor:
+        """Joint codes z (B, J, H) from the history's coefficients; `mirrored` (B,) marks
+        training windows the augmentation mirrored (config.mirror_code)."""
         seen = mask.mean(dim=1)[..., None]  # share of frames observed per joint
         tokens = self.token_in(torch.cat([coeffs.flatten(2), seen], -1)) + self.joint_codes
         if self.config.mirror_code and mirrored is not None:
@@ -155,17 +161,21 @@ class MotionField(nn.Module):
         return self.features(v)
 
     def refine(self, out: torch.Tensor, times: torch.Tensor, codes: torch.Tensor,
-               last: torch.Tensor) -> torch.Tensor:
+               last: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
         """Cross-joint correction of the fitted field `out` (B, T, J, D) (normalised
         residuals from the anchors) at `times` (B, T), the observed times first: at each
         time an MLP sees every joint's value there, the time and the pooled joint codes.
         It sees no absolute pose: given one, it got worse on the actions the training data
         has least of (docs/predict.md). Taken relative to its value at each joint's last
         observation (`last` (B, J), an index into `times`), so the prediction still starts
-        at the anchor."""
+        at the anchor. With config.refiner_history it also sees the whole body's history,
+        every joint's coefficients `coeffs` (B, J, basis, D), as siMLPe does."""
         b, t, j, d = out.shape
         pooled = codes.mean(dim=1)[:, None].expand(-1, t, -1)
-        inputs = torch.cat([out.flatten(2), self.time_features(times), pooled], -1)
+        parts = [out.flatten(2), self.time_features(times), pooled]
+        if self.config.refiner_history:
+            parts.append(coeffs.flatten(1)[:, None].expand(-1, t, -1))
+        inputs = torch.cat(parts, -1)
         correction = self.refiner(inputs).reshape(b, t, j, d)
         return correction - _gather_frames(correction, last)[:, None]
 
@@ -189,7 +199,8 @@ class MotionField(nn.Module):
         values = torch.where(mask[..., None] > 0, values, torch.zeros_like(values))
         anchor, last = self.anchors(values, mask)
         residuals = (values - anchor[:, None]) / self.scale * mask[..., None]
-        codes = self.encode(t_obs, residuals, mask, mirrored)
+        coeffs = self.history_coefficients(t_obs, residuals, mask)
+        codes = self.encode(coeffs, mask, mirrored)
         count = t_obs.shape[1]
         times = torch.cat([t_obs, t_query], 1)
         feats = self.field_features(times, codes)
@@ -203,7 +214,7 @@ class MotionField(nn.Module):
                                prior)
         if self.config.refiner:  # refined at the observed times too, to anchor it there
             out = torch.einsum("btjk,bjkd->btjd", feats, readout)
-            out = (out + self.refine(out, times, codes, last))[:, count:]
+            out = (out + self.refine(out, times, codes, last, coeffs))[:, count:]
         else:
             out = torch.einsum("bqjk,bjkd->bqjd", feats[:, count:], readout)
         return anchor[:, None] + out * self.scale * self.value_mask

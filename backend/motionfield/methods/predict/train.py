@@ -122,9 +122,10 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
                                   weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=config.steps,
                                                    pct_start=0.05)
+    average = weight_average(model, config.ema)
     step, rng = 0, np.random.default_rng(config.seed)
     if resuming:
-        step, rng = _restore(out, model, optimiser, schedule)
+        step, rng = _restore(out, model, optimiser, schedule, average)
     length = config.history + config.future
     source = warp_source_frames(length, config.speed_change)
     sampler = WindowSampler(task.train, source, task.train_groups, task.group_shares,
@@ -160,14 +161,27 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
         schedule.step()
+        if average is not None:
+            average.update_parameters(model)
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}")
         if step % config.checkpoint_every == 0 or step == last:
-            save(out, kind, model, config, task, step, model_config)
-            _keep_state(out, optimiser, schedule, step, rng)
+            save(out, kind, model if average is None else average.module, config, task,
+                 step, model_config)
+            _keep_state(out, optimiser, schedule, step, rng, model, average)
     bar.close()
     return out / WEIGHTS
+
+
+def weight_average(model, decay: float):
+    """An exponential moving average of `model`'s weights (torch.optim.swa_utils), or None
+    for decay 0. Its copy is what gets saved; training goes on with the raw weights."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
 
 
 def train_members(kind: str, config: TrainConfig, seeds: list[int], out: Path,
@@ -183,7 +197,8 @@ def train_members(kind: str, config: TrainConfig, seeds: list[int], out: Path,
 
 # Training options added after runs were shipped, each drawn only when on: a run saved
 # before one existed trained with it off, so merge_members reads it so.
-OPTIONS_ADDED_OFF = {"time_reverse": 0.0, "ease_out": 0.0, "hold_out_validation": False}
+OPTIONS_ADDED_OFF = {"time_reverse": 0.0, "ease_out": 0.0, "ema": 0.0,
+                     "hold_out_validation": False}
 
 
 def merge_members(paths: list[Path], target: Path) -> Path:
@@ -231,17 +246,26 @@ def save(out: Path, kind: str, model, config: TrainConfig, task: Task, step: int
     save_file(tensors, out / WEIGHTS, metadata={"motionfield": json.dumps(meta)})
 
 
-def _keep_state(out: Path, optimiser, schedule, step: int, rng: np.random.Generator) -> None:
+def _keep_state(out: Path, optimiser, schedule, step: int, rng: np.random.Generator,
+                model, average) -> None:
     state = {"optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
              "step": step, "rng": json.dumps(rng.bit_generator.state)}
+    if average is not None:  # the weights file holds the average: keep the raw weights here
+        state["model"] = model.state_dict()
+        state["n_averaged"] = average.n_averaged
     tmp = out / (STATE + ".tmp")
     torch.save(state, tmp)
     tmp.replace(out / STATE)  # a run stopped mid-write keeps the previous state
 
 
-def _restore(out: Path, model, optimiser, schedule):
-    model.load_state_dict(load_file(out / WEIGHTS))
+def _restore(out: Path, model, optimiser, schedule, average):
     state = torch.load(out / STATE, weights_only=True)
+    if average is None:
+        model.load_state_dict(load_file(out / WEIGHTS))
+    else:
+        model.load_state_dict(state["model"])
+        average.module.load_state_dict(load_file(out / WEIGHTS))
+        average.n_averaged.copy_(state["n_averaged"])
     optimiser.load_state_dict(state["optimiser"])
     schedule.load_state_dict(state["schedule"])
     rng = np.random.default_rng()
