@@ -424,6 +424,17 @@ def test_weight_average_is_saved_and_resumes_exactly(tmp_path, data_root):
     assert not torch.equal(saved[name], raw[2][name])  # the average, not the last step
     for key in uninterrupted:
         torch.testing.assert_close(uninterrupted[key], saved[key])
+    # resumed the other way, the weights file would be read as what it is not
+    longer = TrainConfig(**{**config.to_dict(), "steps": 4})
+    plain = TrainConfig(**{**longer.to_dict(), "ema": 0.0})
+    with pytest.raises(ValueError, match="trained with --ema"):
+        train("field", plain, run, data_root, resume=True, model_config=small,
+              progress=False)
+    train("field", plain, tmp_path / "plain", data_root, model_config=small, progress=False,
+          stop_after=1)
+    with pytest.raises(ValueError, match="trained without --ema"):
+        train("field", longer, tmp_path / "plain", data_root, resume=True,
+              model_config=small, progress=False)
 
 
 def test_seeds_train_an_ensemble_answering_the_mean_of_its_members(tmp_path, data_root):

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from motionfield.methods.predict.baselines import SiMLPe
@@ -179,8 +180,6 @@ def weight_average(model, decay: float):
     for decay 0. Its copy is what gets saved; training goes on with the raw weights."""
     if not decay:
         return None
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
 
 
@@ -260,6 +259,9 @@ def _keep_state(out: Path, optimiser, schedule, step: int, rng: np.random.Genera
 
 def _restore(out: Path, model, optimiser, schedule, average):
     state = torch.load(out / STATE, weights_only=True)
+    if ("model" in state) != (average is not None):  # the weights file means another thing
+        trained = "with" if "model" in state else "without"
+        raise ValueError(f"{out} was trained {trained} --ema: resume it the same way")
     if average is None:
         model.load_state_dict(load_file(out / WEIGHTS))
     else:
