@@ -395,7 +395,21 @@ def test_training_resumes_where_it_stopped(tmp_path, data_root):
     train("field", config, run, data_root, model_config=small, progress=False,
           stop_after=2)
     assert load_checkpoint(run / "model.safetensors").meta["step"] == "2"
-    train("field", config, run, data_root, resume=True, model_config=small, progress=False)
+    # another recipe would go on with this one's optimiser state and schedule: refused,
+    # every difference named, and the run left as it was
+    before = (run / "model.safetensors").read_bytes()
+    other = TrainConfig(**{**config.to_dict(), "steps": 6, "time_reverse": 0.25})
+    with pytest.raises(ValueError, match=r"steps 4 \(now 6\); time_reverse 0\.0 \(now 0\.25\)"):
+        train("field", other, run, data_root, resume=True, model_config=small, progress=False)
+    with pytest.raises(ValueError, match=r"--set hidden=16 \(now 32\)"):
+        train("field", config, run, data_root, resume=True,
+              model_config={**small, "hidden": 32}, progress=False)
+    with pytest.raises(ValueError, match=r"model field \(now simlpe\)"):
+        train("simlpe", config, run, data_root, resume=True, progress=False)
+    assert (run / "model.safetensors").read_bytes() == before
+    # how often it saves does not change what it learns; no --set means the run's own
+    config = TrainConfig(**{**config.to_dict(), "checkpoint_every": 1})
+    train("field", config, run, data_root, resume=True, progress=False)
     a = load_checkpoint(tmp_path / "a" / "model.safetensors").model.state_dict()
     b = load_checkpoint(run / "model.safetensors").model.state_dict()
     for name in a:
@@ -425,15 +439,14 @@ def test_weight_average_is_saved_and_resumes_exactly(tmp_path, data_root):
     for key in uninterrupted:
         torch.testing.assert_close(uninterrupted[key], saved[key])
     # resumed the other way, the weights file would be read as what it is not
-    longer = TrainConfig(**{**config.to_dict(), "steps": 4})
-    plain = TrainConfig(**{**longer.to_dict(), "ema": 0.0})
-    with pytest.raises(ValueError, match="trained with --ema"):
+    plain = TrainConfig(**{**config.to_dict(), "ema": 0.0})
+    with pytest.raises(ValueError, match=r"ema 0\.5 \(now 0\.0\)"):
         train("field", plain, run, data_root, resume=True, model_config=small,
               progress=False)
     train("field", plain, tmp_path / "plain", data_root, model_config=small, progress=False,
           stop_after=1)
-    with pytest.raises(ValueError, match="trained without --ema"):
-        train("field", longer, tmp_path / "plain", data_root, resume=True,
+    with pytest.raises(ValueError, match=r"ema 0\.0 \(now 0\.5\)"):
+        train("field", config, tmp_path / "plain", data_root, resume=True,
               model_config=small, progress=False)
 
 

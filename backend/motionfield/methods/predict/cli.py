@@ -47,6 +47,9 @@ def add_train(sub) -> None:
                    help="0: every training window equally likely (long files dominate); "
                    "1: every action drawn equally often; between: in proportion to "
                    "windows^(1 - balance)")
+    p.add_argument("--incomplete", type=float, default=0.5,
+                   help="share of the training windows whose history has frames and joints "
+                   "hidden (field only)")
     p.add_argument("--max-frame-drop", type=float, default=0.8,
                    help="the most of a damaged history's frames hidden in training")
     p.add_argument("--skip-short-files", dest="short_files", action="store_false",
@@ -95,7 +98,7 @@ def _train(args: argparse.Namespace) -> int:
                          extra_share=args.extra_share, action_balance=args.action_balance,
                          short_files=args.short_files,
                          hold_out_validation=args.hold_out_validation,
-                         max_frame_drop=args.max_frame_drop)
+                         incomplete=args.incomplete, max_frame_drop=args.max_frame_drop)
     options = {"data_root": Path(args.data) if args.data else None, "resume": args.resume,
                "model_config": _model_settings(args.model_settings)}
     if args.seeds:

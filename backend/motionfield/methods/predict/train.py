@@ -116,8 +116,8 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
         raise ValueError(f"the {task.name} task has no actions to balance (--action-balance)")
     torch.manual_seed(config.seed)
     resuming = resume and (out / STATE).exists()
-    if resuming and kind == "field":  # the run's own settings, whatever was passed now
-        model_config = checkpoint_meta(out / WEIGHTS)["model"]
+    if resuming:
+        model_config = resumable_settings(out, kind, config, model_config)
     model = build_model(kind, task, config, model_config)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
@@ -173,6 +173,37 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
             _keep_state(out, optimiser, schedule, step, rng, model, average)
     bar.close()
     return out / WEIGHTS
+
+
+# settings a run may be resumed with otherwise: they do not change what it learns
+RESUME_MAY_CHANGE = ("checkpoint_every",)
+
+
+def resumable_settings(out: Path, kind: str, config: TrainConfig,
+                       model_config: dict | None) -> dict | None:
+    """The model settings to resume the run in `out` with: its own. Refused with a
+    ValueError naming each difference when the kind, a training setting (the schedule's
+    length, the data, the augmentation...) or a model setting passed now differs from the
+    run's: the optimiser state and the schedule would go on under another recipe."""
+    meta = checkpoint_meta(out / WEIGHTS)
+    saved = {**OPTIONS_ADDED_OFF, **meta["train"]}
+    now = config.to_dict()
+    differs = [f"{key} {saved.get(key)!r} (now {now[key]!r})" for key in now
+               if key not in RESUME_MAY_CHANGE and _as_saved(now[key]) != saved.get(key)]
+    if meta["kind"] != kind:
+        differs.insert(0, f"model {meta['kind']} (now {kind})")
+    elif kind == "field":
+        own = ModelConfig.from_dict(meta["model"]).to_dict()
+        differs += [f"--set {key}={own[key]!r} (now {value!r})"
+                    for key, value in (model_config or {}).items() if own.get(key) != value]
+    if differs:
+        raise ValueError(f"{out} was trained with other settings: {'; '.join(differs)}. "
+                         "Resume it with the command that started it, or train a new run")
+    return meta["model"] if kind == "field" else model_config
+
+
+def _as_saved(value):  # a setting as it reads back from the checkpoint's JSON
+    return json.loads(json.dumps(value))
 
 
 def weight_average(model, decay: float):
@@ -259,9 +290,6 @@ def _keep_state(out: Path, optimiser, schedule, step: int, rng: np.random.Genera
 
 def _restore(out: Path, model, optimiser, schedule, average):
     state = torch.load(out / STATE, weights_only=True)
-    if ("model" in state) != (average is not None):  # the weights file means another thing
-        trained = "with" if "model" in state else "without"
-        raise ValueError(f"{out} was trained {trained} --ema: resume it the same way")
     if average is None:
         model.load_state_dict(load_file(out / WEIGHTS))
     else:
