@@ -248,6 +248,9 @@ def test_window_sampler_draws_each_group_in_its_share():
     assert abs(windows[:, 0, 0, 0].mean() - 0.5) < 0.03
     plain, _ = WindowSampler([small, large], 10).sample(np.random.default_rng(0), 4000)
     assert plain[:, 0, 0, 0].mean() > 0.98  # by default every window is equally likely
+    only, _ = WindowSampler([small, large], 10, np.array([0, 1]), (0.0, 1.0)).sample(
+        np.random.default_rng(0), 100)
+    assert only.min() == 1.0  # all of the share (--extra-share 1, pretraining): none of 0
     with pytest.raises(ValueError):
         WindowSampler([small, large], 10, np.array([0, 1]), (1.0,))
 
@@ -503,6 +506,53 @@ def test_merging_refuses_runs_that_are_not_alike(tmp_path, data_root):
     save_file(load_file(runs[0]), older, metadata={"motionfield": json.dumps(meta)})
     merged = merge_members([runs[0], older], tmp_path / "z.safetensors")
     assert checkpoint_meta(merged)["train"]["ease_out"] == 0.0
+
+
+def test_a_run_starts_from_pretrained_weights_keeping_its_own_normalisation(tmp_path,
+                                                                             data_root):
+    from motionfield.methods.predict.infer import checkpoint_meta, load_checkpoint
+    from motionfield.methods.predict.train import initial_weights, train, train_members
+
+    small = {"hidden": 16, "basis": 4, "features": 4, "field_width": 8, "layers": 1,
+             "heads": 2}
+    pretrained = train("field", TrainConfig(steps=2, batch=4), tmp_path / "pre", data_root,
+                       model_config=small, progress=False)
+    # another normalisation in the pretrained file: the new run keeps its task's own
+    tensors, meta = load_file(pretrained), checkpoint_meta(pretrained)
+    tensors["mean_pose"] = tensors["mean_pose"] + 100.0
+    meta["licence"] = "CC BY-NC 4.0 (pretraining data)"
+    save_file(tensors, pretrained, metadata={"motionfield": json.dumps(meta)})
+    # a learning rate too small to move anything: what is saved is what it started from
+    still = TrainConfig(steps=1, batch=4, lr=1e-12)
+    started = train("field", TrainConfig(**{**still.to_dict(), "init_from": str(pretrained)}),
+                    tmp_path / "fine", data_root, model_config=small, progress=False)
+    fresh = train("field", still, tmp_path / "fresh", data_root, model_config=small,
+                  progress=False)
+    a, b, c = (load_checkpoint(p).model.state_dict() for p in (pretrained, started, fresh))
+    torch.testing.assert_close(b["joint_codes"], a["joint_codes"])
+    assert not torch.allclose(c["joint_codes"], a["joint_codes"])
+    torch.testing.assert_close(b["mean_pose"], c["mean_pose"])
+    meta = checkpoint_meta(started)
+    assert "started from weights trained on" in meta["data"]
+    assert "CC BY-NC 4.0 (pretraining data)" in meta["licence"]
+    # other model settings or an ensemble cannot be started from: refused by name
+    other = TrainConfig(**{**still.to_dict(), "init_from": str(pretrained)})
+    with pytest.raises(ValueError, match=r"features=4 \(now 8\)"):
+        train("field", other, tmp_path / "x", data_root, model_config={**small, "features": 8},
+              progress=False)
+    both = train_members("field", TrainConfig(steps=1, batch=4), [0, 1], tmp_path / "two",
+                         data_root=data_root, model_config=small, progress=False)
+    with pytest.raises(ValueError, match="ensemble"):
+        train("field", TrainConfig(**{**other.to_dict(), "init_from": str(both)}),
+              tmp_path / "y", data_root, model_config=small, progress=False)
+    # a run folder trained with --seeds: each seed starts from its own
+    folder = TrainConfig(seed=1, init_from=str(tmp_path / "two"))
+    assert initial_weights(folder) == tmp_path / "two" / "seed-1" / "model.safetensors"
+    single = TrainConfig(seed=1, init_from=str(tmp_path / "pre"))
+    assert initial_weights(single) == pretrained
+    with pytest.raises(ValueError, match="no trained run at"):
+        train("field", TrainConfig(steps=1, init_from=str(tmp_path / "none")), tmp_path / "z",
+              data_root, progress=False)
 
 
 @pytest.mark.parametrize("name", ["cmu", "cmu-simlpe", "smpl"])

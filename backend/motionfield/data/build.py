@@ -194,7 +194,7 @@ def _write(dest: Path, name: str, root: Path, stamp: str, results: list) -> None
         start += len(rot)
     if not entries:
         raise DataError(f"every clip of {name} failed; first error: {failed[0]['error']}")
-    tmp = dest / "clips.tmp.npz"
+    tmp = dest / f"clips.{os.getpid()}.tmp.npz"  # builds running at once do not collide
     np.savez(tmp, rotations=np.concatenate(rots), root_translation=np.concatenate(trans),
              clip_start=np.array([e["start"] for e in entries], dtype=np.int64),
              clip_frames=np.array([e["frames"] for e in entries], dtype=np.int64),

@@ -58,6 +58,10 @@ def add_train(sub) -> None:
     p.add_argument("--hold-out-validation", action="store_true",
                    help="cmu task: train without the validation files (one training file of "
                    "each test action), to compare recipes with eval predict --split validation")
+    p.add_argument("--init-from", default="", metavar="RUN",
+                   help="start from this trained run's weights (its model.safetensors, or its "
+                   "folder: with --seeds, each seed from the folder's seed-N) instead of fresh "
+                   "ones, e.g. pretrained with --extra-share 1; same model settings")
     p.add_argument("--set", dest="model_settings", action="append", default=[],
                    metavar="NAME=VALUE", help="a model setting of the field (config.ModelConfig), "
                    "e.g. --set dropout=0.1; repeatable")
@@ -98,7 +102,8 @@ def _train(args: argparse.Namespace) -> int:
                          extra_share=args.extra_share, action_balance=args.action_balance,
                          short_files=args.short_files,
                          hold_out_validation=args.hold_out_validation,
-                         incomplete=args.incomplete, max_frame_drop=args.max_frame_drop)
+                         incomplete=args.incomplete, max_frame_drop=args.max_frame_drop,
+                         init_from=args.init_from)
     options = {"data_root": Path(args.data) if args.data else None, "resume": args.resume,
                "model_config": _model_settings(args.model_settings)}
     if args.seeds:

@@ -94,7 +94,10 @@ class TrainConfig:
     moving average of the weights with that decay per step and saves it instead of the
     last step's weights (0: off); `hold_out_validation` (CMU
     task) trains without the validation files, so that `motionfield eval predict --split
-    validation` can compare recipes without looking at the test windows."""
+    validation` can compare recipes without looking at the test windows; `init_from` starts
+    from a trained run's learned weights instead of fresh ones (a weights file, or a run
+    folder: its `seed-N/` for this seed where it has one; train.initial_weights), with a
+    fresh optimiser and schedule: pretraining on other data, then this run's."""
 
     task: str = "cmu"
     steps: int = 6000
@@ -120,6 +123,7 @@ class TrainConfig:
     short_files: bool = True
     hold_out_validation: bool = False
     checkpoint_every: int = 500
+    init_from: str = ""
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):

@@ -105,8 +105,8 @@ def cmu_task(root: Path, extra_data: tuple[str, ...] = (), extra_share: float = 
         unknown = set(extra_data) - set(EXTRA_SOURCE_RIGS)
         if unknown:
             raise ValueError(f"extra data {sorted(unknown)}: use {', '.join(EXTRA_SOURCE_RIGS)}")
-        if not 0.0 < extra_share < 1.0:
-            raise ValueError(f"extra_share must be between 0 and 1, got {extra_share}")
+        if not 0.0 < extra_share <= 1.0:  # 1: the extra data alone (pretraining)
+            raise ValueError(f"extra_share must be above 0 and at most 1, got {extra_share}")
         extra = extra_on_cmu_skeleton(bench, extra_data)
         groups = np.repeat([0, 1], [len(train), len(extra)])
         shares = (1.0 - extra_share, extra_share)

@@ -30,7 +30,7 @@ from motionfield.methods.predict.data import (
     time_warp,
     warp_source_frames,
 )
-from motionfield.methods.predict.infer import build_trained, checkpoint_meta
+from motionfield.methods.predict.infer import build_trained, checkpoint_meta, load_checkpoint
 from motionfield.methods.predict.model import MotionField
 from motionfield.methods.predict.tasks import Task, load_task
 
@@ -110,15 +110,20 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
     """Train and write `out/model.safetensors`; returns its path. `stop_after` ends this
     call after that many steps with the state saved (a time-boxed session; `resume` goes on)."""
     out.mkdir(parents=True, exist_ok=True)
+    resuming = resume and (out / STATE).exists()
+    start = initial_weights(config) if config.init_from and not resuming else None
+    if start is not None and not start.is_file():  # said before the data takes its time
+        raise ValueError(f"--init-from {config.init_from}: no trained run at {start}")
     task = load_task(config.task, data_root, config.extra_data, config.extra_share,
                      config.hold_out_validation)
     if config.action_balance and task.train_labels is None:
         raise ValueError(f"the {task.name} task has no actions to balance (--action-balance)")
     torch.manual_seed(config.seed)
-    resuming = resume and (out / STATE).exists()
     if resuming:
         model_config = resumable_settings(out, kind, config, model_config)
     model = build_model(kind, task, config, model_config)
+    if start is not None:  # a resumed run has its own weights already
+        task = credited(task, start_from(model, kind, start))
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=config.steps,
@@ -175,6 +180,48 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
     return out / WEIGHTS
 
 
+def initial_weights(config: TrainConfig) -> Path:
+    """The weights file `config.init_from` names for this seed: a file as it is; in a run
+    folder its `seed-N/` for this seed where it has one (trained with --seeds), else its own."""
+    path = Path(config.init_from)
+    if path.is_dir():
+        own_seed = path / f"seed-{config.seed}" / WEIGHTS
+        path = own_seed if own_seed.is_file() else path / WEIGHTS
+    return path
+
+
+def start_from(model, kind: str, path: Path) -> dict:
+    """Load the learned weights of the trained run at `path` into `model` and return its
+    metadata. The buffers (this task's normalisation) stay as built. Refused with a
+    ValueError when it is an ensemble, of another kind, or of other model settings."""
+    trained = load_checkpoint(path)
+    if trained.meta.get("members"):
+        raise ValueError(f"--init-from {path} is an ensemble: start from one of its runs")
+    if trained.kind != kind:
+        raise ValueError(f"--init-from {path} is a {trained.kind} (now {kind})")
+    own = model.config.to_dict() if kind == "field" else model.settings
+    theirs = (ModelConfig.from_dict(trained.meta["model"]).to_dict() if kind == "field"
+              else trained.meta["model"])
+    differs = [f"{key}={theirs.get(key)!r} (now {value!r})" for key, value in own.items()
+               if theirs.get(key) != value]
+    if differs:
+        raise ValueError(f"--init-from {path} has other model settings: {'; '.join(differs)}")
+    buffers = {name for name, _ in model.named_buffers()}
+    model.load_state_dict({name: value for name, value in trained.model.state_dict().items()
+                           if name not in buffers}, strict=False)
+    return trained.meta
+
+
+def credited(task: Task, started_from: dict) -> Task:
+    """`task` with the data and licence of the weights it starts from added to its own:
+    a model trained on from them is theirs too."""
+    return dataclasses.replace(
+        task, description=f"{task.description}; started from weights trained on "
+        f"{started_from['data']}",
+        licence="; ".join(dict.fromkeys(part for licence in (task.licence, started_from["licence"])
+                                        for part in licence.split("; "))))
+
+
 # settings a run may be resumed with otherwise: they do not change what it learns
 RESUME_MAY_CHANGE = ("checkpoint_every",)
 
@@ -228,7 +275,7 @@ def train_members(kind: str, config: TrainConfig, seeds: list[int], out: Path,
 # Training options added after runs were shipped, each drawn only when on: a run saved
 # before one existed trained with it off, so merge_members reads it so.
 OPTIONS_ADDED_OFF = {"time_reverse": 0.0, "ease_out": 0.0, "ema": 0.0,
-                     "hold_out_validation": False}
+                     "hold_out_validation": False, "init_from": ""}
 
 
 def merge_members(paths: list[Path], target: Path) -> Path:
