@@ -511,7 +511,12 @@ def test_merging_refuses_runs_that_are_not_alike(tmp_path, data_root):
 def test_a_run_starts_from_pretrained_weights_keeping_its_own_normalisation(tmp_path,
                                                                              data_root):
     from motionfield.methods.predict.infer import checkpoint_meta, load_checkpoint
-    from motionfield.methods.predict.train import initial_weights, train, train_members
+    from motionfield.methods.predict.train import (
+        initial_weights,
+        saw_validation_files,
+        train,
+        train_members,
+    )
 
     small = {"hidden": 16, "basis": 4, "features": 4, "field_width": 8, "layers": 1,
              "heads": 2}
@@ -545,6 +550,15 @@ def test_a_run_starts_from_pretrained_weights_keeping_its_own_normalisation(tmp_
     with pytest.raises(ValueError, match="ensemble"):
         train("field", TrainConfig(**{**other.to_dict(), "init_from": str(both)}),
               tmp_path / "y", data_root, model_config=small, progress=False)
+    # weights that saw the validation files cannot start a run held out from them
+    with pytest.raises(ValueError, match="trained on the validation files"):
+        train("field", TrainConfig(**{**other.to_dict(), "hold_out_validation": True}),
+              tmp_path / "v", data_root, model_config=small, progress=False)
+    pretraining = {"task": "cmu", "train": {"extra_data": ["bandai-namco-1"], "extra_share": 1.0,
+                                            "init_from": "", "hold_out_validation": False}}
+    assert not saw_validation_files(pretraining)  # other data alone, from fresh weights
+    pretraining["train"]["extra_share"] = 0.5
+    assert saw_validation_files(pretraining)
     # a run folder trained with --seeds: each seed starts from its own
     folder = TrainConfig(seed=1, init_from=str(tmp_path / "two"))
     assert initial_weights(folder) == tmp_path / "two" / "seed-1" / "model.safetensors"

@@ -123,7 +123,7 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
         model_config = resumable_settings(out, kind, config, model_config)
     model = build_model(kind, task, config, model_config)
     if start is not None:  # a resumed run has its own weights already
-        task = credited(task, start_from(model, kind, start))
+        task = credited(task, start_from(model, kind, start, config.hold_out_validation))
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=config.steps,
@@ -190,13 +190,17 @@ def initial_weights(config: TrainConfig) -> Path:
     return path
 
 
-def start_from(model, kind: str, path: Path) -> dict:
+def start_from(model, kind: str, path: Path, hold_out_validation: bool = False) -> dict:
     """Load the learned weights of the trained run at `path` into `model` and return its
     metadata. The buffers (this task's normalisation) stay as built. Refused with a
-    ValueError when it is an ensemble, of another kind, or of other model settings."""
+    ValueError when it is an ensemble, of another kind, or of other model settings, and
+    for a run to be held out from the validation files when those weights saw them."""
     trained = load_checkpoint(path)
     if trained.meta.get("members"):
         raise ValueError(f"--init-from {path} is an ensemble: start from one of its runs")
+    if hold_out_validation and saw_validation_files(trained.meta):
+        raise ValueError(f"--init-from {path} was trained on the validation files: "
+                         "--hold-out-validation needs weights that never saw them")
     if trained.kind != kind:
         raise ValueError(f"--init-from {path} is a {trained.kind} (now {kind})")
     own = model.config.to_dict() if kind == "field" else model.settings
@@ -210,6 +214,15 @@ def start_from(model, kind: str, path: Path) -> dict:
     model.load_state_dict({name: value for name, value in trained.model.state_dict().items()
                            if name not in buffers}, strict=False)
     return trained.meta
+
+
+def saw_validation_files(meta: dict) -> bool:
+    """Whether a CMU run's weights were trained on the validation files: unless it held
+    them out, or trained on the extra data alone from fresh weights."""
+    train = meta["train"]
+    extra_alone = (train.get("extra_data") and train.get("extra_share") == 1.0
+                   and not train.get("init_from"))
+    return meta["task"] == "cmu" and not (train.get("hold_out_validation") or extra_alone)
 
 
 def credited(task: Task, started_from: dict) -> Task:
