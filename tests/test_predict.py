@@ -508,6 +508,31 @@ def test_merging_refuses_runs_that_are_not_alike(tmp_path, data_root):
     assert checkpoint_meta(merged)["train"]["ease_out"] == 0.0
 
 
+def test_extra_data_joins_the_benchmark_task_in_its_share_and_is_credited(data_root,
+                                                                         monkeypatch):
+    """The extra sets (replaced here by a few still poses: building them takes minutes)
+    join the benchmark's files in their share; alone (share 1) the description says the
+    benchmark gave only the normalisation; either way both licences are kept."""
+    from motionfield.methods.predict import tasks
+
+    root = data_root / "cmu_mocap"
+    bench = tasks.CmuBenchmark.load(root)
+    still = [np.zeros((60, len(bench.used), 3), np.float32)] * 3
+    monkeypatch.setattr(tasks, "extra_on_cmu_skeleton", lambda bench, names: still)
+    plain = tasks.cmu_task(root)
+    mixed = tasks.cmu_task(root, ("bandai-namco-1",), 0.25)
+    alone = tasks.cmu_task(root, ("bandai-namco-1",), 1.0)
+    assert len(mixed.train) == len(plain.train) + 3 and mixed.group_shares == (0.75, 0.25)
+    assert mixed.description.startswith(plain.description)
+    assert "25% of the windows" in mixed.description
+    assert alone.description.endswith("gave only the normalisation")
+    assert alone.group_shares == (0.0, 1.0)
+    np.testing.assert_array_equal(alone.mean_pose, plain.mean_pose)  # the benchmark's own
+    assert plain.licence in alone.licence and "CC BY-NC" in alone.licence
+    with pytest.raises(ValueError, match="at most 1"):
+        tasks.cmu_task(root, ("bandai-namco-1",), 1.5)
+
+
 def test_a_run_starts_from_pretrained_weights_keeping_its_own_normalisation(tmp_path,
                                                                              data_root):
     from motionfield.methods.predict.infer import checkpoint_meta, load_checkpoint
