@@ -114,9 +114,11 @@ def cmu_task(root: Path, extra_data: tuple[str, ...] = (), extra_share: float = 
         labels = np.concatenate([labels, np.zeros(len(extra), int)])
         extra_description = (f"the training split of {', '.join(extra_data)} on the "
                              f"benchmark's skeleton at {CMU_KEPT_FPS} fps")
-        description = (f"{extra_description} alone; the {CMU_DESCRIPTION}, gave only the "
-                       "normalisation" if extra_share == 1.0 else
-                       f"{description}; plus {extra_description}, {extra_share:.0%} of the windows")
+        if extra_share == 1.0:  # the benchmark's files (held out or not) normalise only
+            description = (f"{extra_description} alone; the {description}, gave only the "
+                           "normalisation")
+        else:
+            description += f"; plus {extra_description}, {extra_share:.0%} of the windows"
         licence = "; ".join([licence, *sorted({LICENCES[name] for name in extra_data})])
     return Task("cmu", len(bench.used), 3, CMU_FRAME_TIME, train,
                 mean_pose=frames.mean(axis=0), scale=np.full(3, steps.std(), np.float32),
