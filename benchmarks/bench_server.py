@@ -32,8 +32,8 @@ import zmq
 from results_io import report
 
 from motionfield.client import Client
+from motionfield.methods.convert.job import JOB as CONVERT
 from motionfield.protocol import Message, Session
-from motionfield.server.convert_job import CONVERT
 
 ECHO = """
 import sys, zmq

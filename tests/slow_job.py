@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from motionfield import methods
 from motionfield.server import jobs
 
 
@@ -27,11 +28,14 @@ def _run(params: dict, arrays: dict[str, np.ndarray], progress: jobs.Progress):
     return {"steps_done": steps, "tag": params["tag"]}, {"x": np.asarray(x) * 2}
 
 
-SLEEP = jobs.JobType(
+JOB = SLEEP = jobs.JobType(
     name="sleep",
+    label="Sleep",
     help="test only: sleep in steps, reporting progress",
-    params={"steps": jobs.Param("integer", "how many steps", default=100, minimum=0),
-            "step_s": jobs.Param("number", "seconds per step", default=0.02, minimum=0),
+    params={"steps": jobs.Param("integer", "how many steps", default=100, minimum=0,
+                                maximum=100_000),
+            "step_s": jobs.Param("number", "seconds per step", default=0.02, minimum=0,
+                                 maximum=10),
             "tag": jobs.Param("integer", "echoed back", optional=True)},
     arrays={"x": "any float array, returned doubled"},
     run=_run,
@@ -39,11 +43,11 @@ SLEEP = jobs.JobType(
 
 
 def register() -> None:
-    jobs.register(SLEEP)
+    methods.register(SLEEP.name, __name__)
 
 
 def unregister() -> None:
-    jobs.REGISTRY.pop(SLEEP.name, None)
+    methods.unregister(SLEEP.name)
 
 
 def serve_main() -> None:

@@ -8,44 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from motionfield.client import BackendError
 from motionfield.errors import MotionfieldError
 from motionfield.protocol import ProtocolError
-
-
-def _convert(args: argparse.Namespace) -> int:
-    from motionfield.io.bvh import read_bvh, write_bvh
-    from motionfield.io.retarget import retarget
-    from motionfield.io.rigs import load_rig_map
-
-    out = Path(args.output)
-    if out.suffix.lower() not in (".npz", ".bvh"):
-        raise MotionfieldError(f"output must end in .npz or .bvh, got {out.name!r}")
-    began = time.perf_counter()
-    clip = read_bvh(args.input)
-    rig = load_rig_map(args.map) if args.map else None
-    motion, report = retarget(clip, rig, units=args.units, reference_frame=args.reference_frame)
-    start = motion.times[0] + (args.start or 0.0)
-    end = motion.times[-1] if args.end is None else motion.times[0] + args.end
-    motion = motion.at_fps(args.fps, start, end)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".npz":
-        motion.save(out)
-    else:
-        write_bvh(out, motion)
-    elapsed = time.perf_counter() - began
-    if args.json:
-        print(json.dumps({**report.__dict__, "frames": motion.num_frames,
-                          "fps": str(motion.fps), "output": str(out), "seconds": elapsed}))
-    else:
-        print(f"{args.input} -> {out}: {motion.num_frames} frames at {float(motion.fps):g} fps "
-              f"({motion.fps}), {motion.duration:.3f} s, in {elapsed * 1000:.0f} ms")
-        for line in report.lines():
-            print("  " + line)
-    return 0
 
 
 def _rig_show(args: argparse.Namespace) -> int:
@@ -95,22 +62,61 @@ def _data_build(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     import logging
+    import signal
+    import threading
 
-    from motionfield.protocol import default_connection_file, new_key, write_connection_file
+    from motionfield.protocol import (
+        default_connection_file,
+        new_key,
+        remove_connection_file,
+        write_connection_file,
+    )
+    from motionfield.server import parent
     from motionfield.server.app import Server, is_loopback
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if not is_loopback(args.bind) and not args.key_file:
         raise MotionfieldError(f"refusing to listen on {args.bind} without --key-file: only "
                                "loopback addresses may use a generated key")
+    if args.parent_pid is not None and (args.parent_pid <= 0
+                                        or not parent.is_alive(args.parent_pid)):
+        raise MotionfieldError(f"--parent-pid {args.parent_pid}: no such process")
     key = Path(args.key_file).read_bytes().strip() if args.key_file else new_key()
     server = Server(args.bind, key, workers=args.workers,
                     allow_remote=not is_loopback(args.bind))
     conn = write_connection_file(args.connection_file or default_connection_file(),
                                  server.address, key)
+    if args.parent_pid is not None:
+        def parent_ended() -> None:
+            logging.getLogger("motionfield.server").info(
+                "process %d (the parent) ended: stopping", args.parent_pid)
+            server.stop()
+
+        parent.watch(args.parent_pid, parent_ended)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: server.stop())
     print(f"motionfield backend listening on {server.address}; connection file {conn}",
           flush=True)
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    finally:
+        remove_connection_file(conn, server.address)
+    return 0
+
+
+def _methods(args: argparse.Namespace) -> int:
+    from motionfield import methods
+
+    described = {name: job.describe() for name, job in methods.job_types().items()}
+    if args.json:
+        print(json.dumps(described, indent=1))
+        return 0
+    for name, d in described.items():
+        print(f"{name}: {d['label']} - {d['help']}")
+        for param, spec in d["params"].items():
+            bounds = "".join(f", {k[:3]} {spec[k]:g}" for k in ("minimum", "maximum")
+                             if k in spec)
+            print(f"  {param} ({spec['type']}{bounds}): {spec['help']}")
     return 0
 
 
@@ -123,31 +129,87 @@ def _client(args: argparse.Namespace) -> int:
             print(f"pong from {client.address}: median {sorted(rtt)[len(rtt) // 2] * 1e3:.3f} ms")
         elif args.client_command == "info":
             print(json.dumps(client.info(), indent=1))
+        elif args.client_command == "convert":
+            import numpy as np
+
+            params = {"name": Path(args.input).name, "fps": _typed("fps", "number", args.fps)}
+            file = {"bvh_file": np.frombuffer(Path(args.input).read_bytes(), dtype=np.uint8)}
+            _run_and_save(client, "convert", params, file, args.output)
         else:
-            return _client_convert(client, args)
+            return _client_run(client, args)
     return 0
 
 
-def _client_convert(client, args: argparse.Namespace) -> int:
+def _typed(name: str, kind: str, text: str):
+    """A --param value as the schema's JSON type."""
+    try:
+        if kind == "number":
+            return float(text)
+        if kind == "integer":
+            return int(text)
+        if kind == "boolean":
+            return {"true": True, "1": True, "yes": True, "false": False, "0": False,
+                    "no": False}[text.lower()]
+        if kind == "object":
+            return json.loads(text)
+    except (ValueError, KeyError):
+        raise MotionfieldError(f"--param {name}={text}: not a valid {kind}") from None
+    return text
+
+
+def _client_run(client, args: argparse.Namespace) -> int:
     import numpy as np
+
+    offered = client.info()["methods"]
+    if args.method not in offered:
+        raise MotionfieldError(f"the backend offers no method {args.method!r}; it offers "
+                               f"{sorted(offered)}")
+    schema = offered[args.method]["params"]
+    params = {}
+    for pair in args.param:
+        name, sep, text = pair.partition("=")
+        if not sep or name not in schema:
+            raise MotionfieldError(f"--param {pair!r}: give NAME=VALUE with NAME one of "
+                                   f"{sorted(schema)}")
+        params[name] = _typed(name, schema[name]["type"], text)
+    arrays = {}
+    if args.motion:
+        from motionfield.motion import Motion
+
+        motion = Motion.load(args.motion)
+        arrays = {"rotations": motion.rotations, "root_translation": motion.root_translation,
+                  "times": motion.times}
+    for pair in args.file:
+        name, sep, path = pair.partition("=")
+        if not sep:
+            raise MotionfieldError(f"--file {pair!r}: give NAME=PATH")
+        arrays[name] = np.frombuffer(Path(path).read_bytes(), dtype=np.uint8)
+    _run_and_save(client, args.method, params, arrays, args.output)
+    return 0
+
+
+def _run_and_save(client, method: str, params: dict, arrays: dict, output: str | None) -> None:
+    """Run the job with a progress bar; save a motion result to `output` (.npz), print any
+    other result's content as JSON."""
     from tqdm import tqdm
 
-    from motionfield.body.skeleton import Skeleton
-    from motionfield.motion import Motion
+    from motionfield.methods.results import is_motion_result, motion_from_result
 
-    params = {"name": Path(args.input).name,
-              "fps": float(args.fps) if args.fps.replace(".", "", 1).isdigit() else args.fps}
-    file = {"bvh_file": np.frombuffer(Path(args.input).read_bytes(), dtype=np.uint8)}
-    with tqdm(total=3, desc="convert", unit="step") as bar:
-        result = client.run("convert", params, file,
-                            progress=lambda p: bar.update(p["step"] - bar.n))
-    a = result.arrays
-    skel = Skeleton(tuple(result.content["joint_names"]), tuple(a["parents"].tolist()),
-                    a["offsets"])
-    Motion(a["rotations"], a["root_translation"], a["times"], skel,
-           result.content["fps"]).save(args.output)
-    print(f"{args.output}: {result.content['frames']} frames at {result.content['fps']} fps")
-    return 0
+    with tqdm(desc=method, unit="step", leave=False) as bar:
+        def progress(p: dict) -> None:
+            bar.total = p["total"]
+            bar.update(p["step"] - bar.n)
+
+        result = client.run(method, params, arrays, progress=progress)
+    if output and is_motion_result(result.content, result.arrays):
+        motion_from_result(result.content, result.arrays).save(output)
+        print(f"{output}: {result.content['frames']} frames at {result.content['fps']} fps")
+        return
+    if output:
+        raise MotionfieldError(f"{method}'s result carries no motion to save in {output}")
+    shown = dict(result.content)
+    shown["arrays"] = {k: list(v.shape) for k, v in result.arrays.items()}
+    print(json.dumps(shown, indent=1, default=str))
 
 
 def _addon_build(args: argparse.Namespace) -> int:
@@ -160,23 +222,17 @@ def _addon_build(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from motionfield import methods
+
     parser = argparse.ArgumentParser(prog="motionfield", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    for add_commands in methods.hooks("add_commands"):
+        add_commands(sub)
 
-    p = sub.add_parser("convert", help="retarget a BVH onto SMPL and resample it")
-    p.add_argument("input", help="a .bvh file of any humanoid rig")
-    p.add_argument("--fps", required=True,
-                   help="output framerate, any positive number (23.976 and 29.97 are NTSC-exact)")
-    p.add_argument("--start", type=float, help="seconds from the clip's start (default 0)")
-    p.add_argument("--end", type=float, help="seconds from the clip's start (default: its end)")
-    p.add_argument("--map", help="a rig map JSON overriding the automatic joint mapping")
-    p.add_argument("--units", help="file units: metres, centimetres, millimetres, inches, cmu_asf")
-    p.add_argument("--reference-frame", type=int,
-                   help="a frame where the character stands neutrally, for rigs whose zero "
-                        "pose is no T or A pose")
-    p.add_argument("-o", "--output", required=True, help="OUT.npz or OUT.bvh")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(func=_convert)
+    p = sub.add_parser("methods", help="list the methods this backend offers, with their "
+                       "parameters and bounds")
+    p.add_argument("--json", action="store_true", help="each method's schema, as `info` sends it")
+    p.set_defaults(func=_methods)
 
     rig = sub.add_parser("rig", help="inspect and calibrate rig maps").add_subparsers(
         dest="rig_command", required=True)
@@ -204,25 +260,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="cache folder (default: ~/.cache/motionfield/sets)")
     p.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
     p.set_defaults(func=_data_build)
+
     p = sub.add_parser("serve", help="run the backend (ZeroMQ, loopback by default)")
     p.add_argument("--bind", default="tcp://127.0.0.1:0",
                    help="ZeroMQ address; port 0 picks a free port (default: loopback)")
-    p.add_argument("--connection-file", help="where to write address and key (mode 0600)")
+    p.add_argument("--connection-file", help="where to write address and key (mode 0600); "
+                   "removed again when the backend stops")
     p.add_argument("--key-file", help="a key to use (required to listen beyond loopback)")
     p.add_argument("--workers", type=int, default=1, help="jobs run at once")
+    p.add_argument("--parent-pid", type=int, metavar="PID",
+                   help="stop when process PID ends (Blender passes its own)")
     p.set_defaults(func=_serve)
-
-    p = sub.add_parser("client", help="talk to a running backend")
-    p.add_argument("--connection-file", help="default: the one `serve` writes")
-    csub = p.add_subparsers(dest="client_command", required=True)
-    c = csub.add_parser("ping")
-    c.add_argument("--count", type=int, default=5)
-    csub.add_parser("info")
-    c = csub.add_parser("convert", help="a BVH onto SMPL through the backend")
-    c.add_argument("input")
-    c.add_argument("--fps", required=True)
-    c.add_argument("-o", "--output", required=True)
-    p.set_defaults(func=_client)
+    _add_client(sub)
 
     addon = sub.add_parser("addon", help="the Blender extension").add_subparsers(
         dest="addon_command", required=True)
@@ -234,15 +283,44 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one smaller zip per platform instead of one for all")
     p.set_defaults(func=_addon_build)
 
-    from motionfield.methods.predict import cli as predict_cli
-
     train = sub.add_parser("train", help="train a method's model").add_subparsers(
         dest="train_command", required=True)
-    predict_cli.add_train(train)
+    for add_train in methods.hooks("add_train"):
+        add_train(train)
     evaluate = sub.add_parser("eval", help="evaluate a method against its baselines")
     evaluate = evaluate.add_subparsers(dest="eval_command", required=True)
-    predict_cli.add_eval(evaluate)
+    for add_eval in methods.hooks("add_eval"):
+        add_eval(evaluate)
     return parser
+
+
+def _add_client(sub) -> None:
+    """`motionfield client ...`; --connection-file goes before or after the subcommand."""
+    help_text = "the backend's connection file (default: the one `serve` writes)"
+    p = sub.add_parser("client", help="talk to a running backend")
+    p.add_argument("--connection-file", help=help_text)
+    p.set_defaults(func=_client)
+    after = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: given only after the subcommand, it does not reset one given before it
+    after.add_argument("--connection-file", default=argparse.SUPPRESS, help=help_text)
+    csub = p.add_subparsers(dest="client_command", required=True)
+    c = csub.add_parser("ping", parents=[after], help="round trip time")
+    c.add_argument("--count", type=int, default=5)
+    csub.add_parser("info", parents=[after], help="the backend's version and methods")
+    c = csub.add_parser("run", parents=[after], help="run any method the backend offers")
+    c.add_argument("method")
+    c.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a job parameter, typed by the method's schema; repeatable")
+    c.add_argument("--motion", metavar="IN.npz",
+                   help="a motion file (`convert -o x.npz`) sent as the job's motion arrays")
+    c.add_argument("--file", action="append", default=[], metavar="NAME=PATH",
+                   help="a file's bytes sent as the array NAME (e.g. bvh_file=take.bvh)")
+    c.add_argument("-o", "--output", help="save a motion result here (.npz); other results "
+                   "are printed as JSON")
+    c = csub.add_parser("convert", parents=[after], help="a BVH onto SMPL through the backend")
+    c.add_argument("input")
+    c.add_argument("--fps", required=True)
+    c.add_argument("-o", "--output", required=True)
 
 
 def main(argv: list[str] | None = None) -> int:

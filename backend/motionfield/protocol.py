@@ -237,6 +237,19 @@ def read_connection_file(path: str | Path) -> tuple[str, bytes]:
     return str(doc["address"]), str(doc["key"]).encode()
 
 
+def remove_connection_file(path: str | Path, address: str) -> bool:
+    """Delete the connection file if it still names `address`: a backend that stops removes
+    its own file, never one that a newer backend wrote over it. Whether it was deleted."""
+    try:
+        current, _ = read_connection_file(path)
+    except ProtocolError:
+        return False
+    if current != address:
+        return False
+    Path(path).unlink(missing_ok=True)
+    return True
+
+
 def default_connection_file() -> Path:
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     base = Path(runtime) if runtime else Path.home() / ".cache" / "motionfield"

@@ -22,8 +22,7 @@ from urllib.parse import urlparse
 import numpy as np
 import zmq
 
-from motionfield import __version__
-from motionfield.methods.predict import job as predict_job  # noqa: F401  (registers itself)
+from motionfield import __version__, methods
 from motionfield.protocol import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
@@ -32,8 +31,7 @@ from motionfield.protocol import (
     Session,
     Unauthenticated,
 )
-from motionfield.server import convert_job, jobs  # noqa: F401  (convert_job registers itself)
-from motionfield.server.jobs import Cancelled, JobError
+from motionfield.server.jobs import Cancelled, JobError, JobType
 
 log = logging.getLogger("motionfield.server")
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -51,7 +49,7 @@ def is_loopback(address: str) -> bool:
 class Job:
     id: str
     client: bytes
-    type: jobs.JobType
+    type: JobType
     params: dict
     arrays: dict[str, np.ndarray]
     state: str = "queued"  # queued, running, done, error, cancelled
@@ -137,6 +135,7 @@ class Server:
         self._workers = [threading.Thread(target=self._work, daemon=True, name=f"worker-{i}")
                          for i in range(workers)]
         self.stats = {"requests": 0, "rejected": 0}
+        methods.job_types()  # import every method now: a broken one fails here, not in info
 
     # ------------------------------------------------------------------ loop thread
 
@@ -166,6 +165,18 @@ class Server:
                 self._expire_results()
         finally:
             self.close()
+
+    def stop(self) -> None:
+        """Stop the loop from any thread (the parent watch, a signal handler)."""
+        self._running = False
+        try:
+            wake = self.ctx.socket(zmq.PUSH)
+            wake.setsockopt(zmq.LINGER, 0)
+            wake.connect(self._wake_address)
+            wake.send(b"", zmq.NOBLOCK)
+            wake.close(0)
+        except zmq.ZMQError:  # the loop has closed already (or is closing)
+            pass
 
     def close(self) -> None:
         self._running = False
@@ -216,6 +227,10 @@ class Server:
         except (JobError, ProtocolError) as e:
             self._send(client, Message("error", {"message": str(e), "re": msg.id},
                                        job=msg.job))
+        except Exception as e:  # a bug (say, a method that fails to import) must not
+            log.exception("request %s failed", msg.type)  # take the server down
+            self._send(client, Message("error", {"message": f"internal error: {e!r}",
+                                                 "re": msg.id}, job=msg.job))
 
     def _dispatch(self, client: bytes, msg: Message) -> None:
         handler = {"ping": self._ping, "info": self._info, "submit": self._submit,
@@ -236,11 +251,11 @@ class Server:
     def _info(self, client, msg):
         self._reply(client, msg, "info_reply", {
             "version": __version__, "protocol": PROTOCOL_VERSION, "device": "cpu",
-            "methods": {name: t.describe() for name, t in sorted(jobs.REGISTRY.items())},
+            "methods": {name: t.describe() for name, t in methods.job_types().items()},
             "workers": len(self._workers)})
 
     def _submit(self, client, msg):
-        job_type = jobs.get(msg.content.get("method"))
+        job_type = methods.job_type(msg.content.get("method"))
         params = msg.content.get("params", {})
         if not isinstance(params, dict):
             raise JobError("submit: 'params' must be an object")

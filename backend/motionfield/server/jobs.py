@@ -1,14 +1,15 @@
 """Job types: each validates its parameters against a schema and runs with progress.
 
-A job type is a `JobType`: a name, a parameter schema (which `info` publishes and the
-add-on renders as its panel section), the arrays it accepts, and a `run` function
-`run(params, arrays, progress) -> (content, arrays)`. `progress(step, total, stage)`
-raises `Cancelled` once the client has cancelled, so a job stops between steps.
-Method packages add theirs to `REGISTRY`.
+A job type is a `JobType`: a name, a panel label, a parameter schema (which `info`
+publishes and the add-on renders as its panel section), the arrays it accepts, and a `run`
+function `run(params, arrays, progress) -> (content, arrays)`. `progress(step, total, stage)`
+raises `Cancelled` once the client has cancelled, so a job stops between steps. Methods
+define theirs as `JOB` in the module named by the registry (motionfield/methods/__init__.py).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,12 +27,19 @@ class Cancelled(Exception):
 
 
 Progress = Callable[[int, int, str], None]
+_TYPES = {"number": (int, float), "integer": (int,), "string": (str,), "boolean": (bool,),
+          "object": (dict,)}
 
 
 @dataclass(frozen=True)
 class Param:
     """One parameter: its JSON type ("number", "integer", "string", "boolean", "object"),
-    default (None: required unless `optional`), choices and help for the panel."""
+    default (None: required unless `optional`), choices, bounds and help for the panel.
+
+    A number or integer that sizes an array or work must have a `maximum`. `panel=False`
+    marks a parameter the add-on fills itself (a file, the output framerate), so a panel
+    drawn from the schema leaves it out.
+    """
 
     type: str
     help: str
@@ -39,24 +47,51 @@ class Param:
     optional: bool = False
     choices: tuple = ()
     minimum: float | None = None
+    maximum: float | None = None
+    panel: bool = True
+
+    def __post_init__(self):
+        if self.type not in _TYPES:
+            raise ValueError(f"parameter type {self.type!r}: one of {sorted(_TYPES)}")
+        if (self.minimum is not None or self.maximum is not None) and \
+                self.type not in ("number", "integer"):
+            raise ValueError(f"bounds are for numbers, not for a {self.type}")
+        if self.default is not None:
+            problem = self.problem(self.default)
+            if problem:
+                raise ValueError(f"default {self.default!r}: {problem}")
 
     def to_dict(self) -> dict:
         d = {"type": self.type, "help": self.help, "default": self.default,
-             "optional": self.optional}
+             "optional": self.optional, "panel": self.panel}
         if self.choices:
             d["choices"] = list(self.choices)
-        if self.minimum is not None:
-            d["minimum"] = self.minimum
+        for bound in ("minimum", "maximum"):
+            if getattr(self, bound) is not None:
+                d[bound] = getattr(self, bound)
         return d
 
-
-_TYPES = {"number": (int, float), "integer": (int,), "string": (str,), "boolean": (bool,),
-          "object": (dict,)}
+    def problem(self, value: object) -> str | None:
+        """Why `value` is not acceptable (None: it is)."""
+        if not isinstance(value, _TYPES[self.type]) or (
+                self.type != "boolean" and isinstance(value, bool)):
+            article = "an" if self.type in ("integer", "object") else "a"
+            return f"must be {article} {self.type}, got {type(value).__name__}"
+        if self.type == "number" and not math.isfinite(value):
+            return f"must be a finite number, got {value}"
+        if self.choices and value not in self.choices:
+            return f"must be one of {list(self.choices)}"
+        if self.minimum is not None and value < self.minimum:
+            return f"must be at least {self.minimum:g}, got {value:g}"
+        if self.maximum is not None and value > self.maximum:
+            return f"must be at most {self.maximum:g}, got {value:g}"
+        return None
 
 
 @dataclass(frozen=True)
 class JobType:
     name: str
+    label: str  # the panel section's short title, e.g. "Import Mocap"
     help: str
     params: dict[str, Param]
     run: Callable[[dict, dict[str, np.ndarray], Progress], tuple[dict, dict[str, np.ndarray]]]
@@ -64,7 +99,9 @@ class JobType:
     version: str = "1"
 
     def describe(self) -> dict:
-        return {"name": self.name, "help": self.help, "version": self.version,
+        """What `info` publishes for this job (docs/protocol.md, "Methods")."""
+        return {"name": self.name, "label": self.label, "help": self.help,
+                "version": self.version,
                 "params": {k: p.to_dict() for k, p in self.params.items()},
                 "arrays": self.arrays}
 
@@ -85,27 +122,8 @@ class JobType:
                     raise JobError(f"{self.name}: parameter {name!r} is required ({spec.help})")
                 out[name] = None
                 continue
-            if not isinstance(value, _TYPES[spec.type]) or (
-                    spec.type != "boolean" and isinstance(value, bool)):
-                raise JobError(f"{self.name}: {name!r} must be a {spec.type}, got "
-                               f"{type(value).__name__}")
-            if spec.choices and value not in spec.choices:
-                raise JobError(f"{self.name}: {name!r} must be one of {list(spec.choices)}")
-            if spec.minimum is not None and value < spec.minimum:
-                raise JobError(f"{self.name}: {name!r} must be at least {spec.minimum}")
+            problem = spec.problem(value)
+            if problem:
+                raise JobError(f"{self.name}: {name!r} {problem}")
             out[name] = value
         return out
-
-
-REGISTRY: dict[str, JobType] = {}
-
-
-def register(job: JobType) -> JobType:
-    REGISTRY[job.name] = job
-    return job
-
-
-def get(name: object) -> JobType:
-    if not isinstance(name, str) or name not in REGISTRY:
-        raise JobError(f"unknown job type {name!r}; this backend offers {sorted(REGISTRY)}")
-    return REGISTRY[name]

@@ -8,7 +8,14 @@ from functools import lru_cache
 import numpy as np
 
 from motionfield.errors import MotionfieldError
-from motionfield.server.jobs import JobError, JobType, Param, Progress, register
+from motionfield.methods.predict.cli import add_eval, add_train  # noqa: F401  (the CLI's hooks)
+from motionfield.methods.results import (
+    MAX_FPS,
+    check_frames,
+    motion_arrays,
+    motion_content,
+)
+from motionfield.server.jobs import JobError, JobType, Param, Progress
 
 ARRAYS = {
     "rotations": "(T, 24, 4) float: observed SMPL local rotations, wxyz",
@@ -16,7 +23,7 @@ ARRAYS = {
     "times": "(T,) float: observation times, seconds, increasing (irregular is fine)",
     "joint_mask": "(T, 24) optional: 0 where a joint was not observed",
 }
-MAX_SECONDS = 10.0
+MAX_SECONDS = 10.0  # the longest continuation one job returns (the model is measured to 1 s)
 MAX_OBSERVATIONS = 100_000
 
 
@@ -60,13 +67,16 @@ def _observations(arrays: dict[str, np.ndarray]):
 def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
     from motionfield.body.skeleton import smpl_skeleton
     from motionfield.body.timing import frame_times, parse_fps
-    from motionfield.methods.predict.infer import continue_smpl, fill_smpl
-    from motionfield.motion import Motion
-    from motionfield.server.convert_job import motion_arrays
 
     rot, trans, times, mask = _observations(arrays)
+    fps = parse_fps(str(params["fps"]))  # validated: a finite number in the schema's bounds
+    span = params["seconds"] if params["mode"] == "continue" else times[-1] - times[0]
+    check_frames(span * float(fps) + 1, 24, "predict")
+    # imported after the checks: a refused request does not wait for torch to load
+    from motionfield.methods.predict.infer import continue_smpl, fill_smpl
+    from motionfield.motion import Motion
+
     try:
-        fps = parse_fps(str(params["fps"]))
         progress(0, 2, "loading the model")
         checkpoint = _checkpoint()
         progress(1, 2, "fitting and predicting")
@@ -84,21 +94,21 @@ def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
     except ValueError as e:
         raise JobError(f"predict: {e}") from None
     progress(2, 2, "done")
-    content = {"joint_names": list(motion.skeleton.names), "fps": str(fps),
-               "frames": motion.num_frames, "mode": params["mode"],
+    content = {**motion_content(motion), "mode": params["mode"],
                "model": checkpoint.meta.get("data", "")}
     return content, motion_arrays(motion)
 
 
-PREDICT = register(JobType(
+JOB = PREDICT = JobType(
     name="predict",
+    label="Predict / Complete",
     help="Continue observed SMPL motion, or fill its gaps, at any framerate (NeRMo-style field)",
     params={
         "fps": Param("number", "output framerate (23.976 and 29.97 are NTSC-exact)",
-                     minimum=1e-3),
+                     minimum=1e-3, maximum=MAX_FPS, panel=False),
         "mode": Param("string", "continue after the last observation, or fill gaps inside",
-                      default="continue", choices=("continue", "fill")),
+                      default="continue", choices=("continue", "fill"), panel=False),
         "seconds": Param("number", "how long to continue (the model is measured to 1 s)",
-                         default=1.0, minimum=1e-3),
+                         default=1.0, minimum=1e-3, maximum=MAX_SECONDS),
     },
-    run=_run, arrays=ARRAYS))
+    run=_run, arrays=ARRAYS)
