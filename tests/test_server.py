@@ -514,9 +514,17 @@ def test_client_convert_through_the_backend_equals_convert(served_process, data_
                                                          tmp_path, capsys):
     src = data_root / "cmu_bvh" / "02_01.bvh"
     direct, served = tmp_path / "direct.npz", tmp_path / "served.npz"
+    generic = tmp_path / "generic.npz"
     assert main(["convert", str(src), "--fps", "29.97", "-o", str(direct)]) == 0
     assert main(["client", "--connection-file", str(served_process.connection_file),
                  "convert", str(src), "--fps", "29.97", "-o", str(served)]) == 0
+    assert main(["client", "run", "convert", "--file", f"bvh_file={src}", "--param",
+                 "fps=29.97", "--connection-file", str(served_process.connection_file),
+                 "-o", str(generic)]) == 0
+    with np.load(served) as a, np.load(generic) as b:
+        assert sorted(a.files) == sorted(b.files)
+        for name in a.files:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
     with np.load(direct) as a, np.load(served) as b:
         assert sorted(a.files) == sorted(b.files)
         for name in a.files:
@@ -539,3 +547,121 @@ def test_a_short_job_returns_at_once(served_process):
             c.run("sleep", {"steps": 0}, {"x": np.ones(3)}, timeout=5)
             took.append(time.monotonic() - began)
         assert max(took) < 0.25, sorted(took)[-5:]
+
+
+# --------------------------------------------------------------------------- lifetime
+
+
+def _exit_within(proc: subprocess.Popen, limit: float) -> float:
+    """Seconds until `proc` exits (fails past `limit`)."""
+    began = time.monotonic()
+    try:
+        proc.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"still running {limit} s later") from None
+    return time.monotonic() - began
+
+
+@pytest.mark.parametrize("reaped", [True, False], ids=["parent-reaped", "parent-a-zombie"])
+def test_serve_stops_within_two_seconds_of_its_parent_dying(tmp_path, reaped):
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        srv = ServeProcess(tmp_path, "--parent-pid", str(parent.pid))
+        with srv.client() as c:  # a job running when the parent dies is cancelled
+            job = c.submit("sleep", {"steps": 1000, "step_s": 0.02})
+            wait_for(c, job, ("progress",), 5)
+            parent.kill()
+            if reaped:
+                parent.wait(timeout=10)
+            took = _exit_within(srv.proc, 2.0)
+        assert srv.proc.returncode == 0, srv.read_log()
+        assert "(the parent) ended: stopping" in srv.read_log()
+        assert not srv.connection_file.exists()  # its own file: the next start writes anew
+        assert took < 2.0
+        srv.stop()
+    finally:
+        parent.kill()
+        parent.wait(timeout=10)
+
+
+def test_serve_refuses_a_parent_pid_that_is_no_process(tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(timeout=30)
+    for pid in (str(gone.pid), "0", "-1"):
+        done = subprocess.run([sys.executable, "-m", "motionfield.cli", "serve",
+                               "--parent-pid", pid, "--connection-file",
+                               str(tmp_path / "c.json")], capture_output=True, text=True,
+                              timeout=30)
+        assert done.returncode == 2 and f"--parent-pid {pid}: no such process" in done.stderr
+        assert not (tmp_path / "c.json").exists()
+
+
+def test_sigterm_stops_serve_cleanly_and_keeps_a_newer_backends_file(tmp_path):
+    (tmp_path / "other").mkdir()
+    srv, other = ServeProcess(tmp_path), ServeProcess(tmp_path / "other")
+    try:
+        # a second backend wrote over the first one's file: the first must leave it be
+        shared = other.connection_file.read_bytes()
+        srv.connection_file.write_bytes(shared)
+        srv.proc.send_signal(signal.SIGTERM)
+        _exit_within(srv.proc, 5.0)
+        assert srv.proc.returncode == 0, srv.read_log()
+        assert srv.connection_file.read_bytes() == shared
+        other.proc.send_signal(signal.SIGTERM)
+        _exit_within(other.proc, 5.0)
+        assert other.proc.returncode == 0 and not other.connection_file.exists()
+    finally:
+        srv.stop()
+        other.stop()
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_client_commands_take_the_connection_file_before_or_after(served_process, capsys,
+                                                                where):
+    option = ["--connection-file", str(served_process.connection_file)]
+    for command in (["ping", "--count", "2"], ["info"]):
+        argv = ["client", *option, *command] if where == "before" else \
+            ["client", *command, *option]
+        assert main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "pong from tcp://127.0.0.1:" in out and '"sleep"' in out
+    # after the subcommand, it wins over the one before (a missing file here)
+    assert main(["client", "--connection-file", "/nonexistent", "ping", *option]) == 0
+    assert main(["client", "ping", "--connection-file", "/nonexistent"]) == 2
+    assert "cannot read connection file /nonexistent" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "polling"])
+def test_the_parent_watch_calls_back_once_the_process_ends(monkeypatch, pidfd):
+    from motionfield.server import parent
+
+    if not pidfd:
+        monkeypatch.delattr(os, "pidfd_open", raising=False)
+    elif not hasattr(os, "pidfd_open"):
+        pytest.skip("no pidfd on this system")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    ended = threading.Event()
+    try:
+        assert parent.is_alive(child.pid)
+        parent.watch(child.pid, ended.set)
+        assert not ended.wait(0.5)  # alive: no call
+        child.kill()
+        child.wait(timeout=10)
+        assert ended.wait(2.0)
+        assert not parent.is_alive(child.pid)
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+
+
+def test_client_run_prints_a_result_without_motion_as_json(served_process, tmp_path, capsys):
+    conn = ["--connection-file", str(served_process.connection_file)]
+    assert main(["client", "run", "sleep", *conn, "--param", "steps=3", "--param", "step_s=0",
+                 "--param", "tag=7"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == {"steps_done": 3, "tag": 7, "arrays": {"x": [0]}}
+    assert main(["client", "run", "sleep", *conn, "--param", "steps=0", "-o",
+                 str(tmp_path / "x.npz")]) == 2
+    assert "carries no motion" in capsys.readouterr().err
+    assert main(["client", "run", "teleport", *conn]) == 2
+    assert "offers no method 'teleport'" in capsys.readouterr().err
