@@ -8,7 +8,7 @@ import numpy as np
 
 from .armature import bone_rest_rotations
 from .axes import bone_to_smpl_rotations, smpl_to_bone_rotations
-from .keyframes import LINEAR, root_location, root_translation_of, scene_fps, write_points
+from .keyframes import LINEAR, root_location, root_translation_of, scene_fps
 from .retarget import SMPL_NAMES
 
 NOT_SMPL = "select an SMPL armature made by motionfield (24 SMPL bones)"
@@ -20,22 +20,19 @@ def is_smpl_armature(obj) -> bool:
 
 
 def keyed_range(obj) -> tuple[float, float]:
-    """First and last keyed frame of the armature's action."""
-    action = obj.animation_data.action if obj.animation_data else None
-    if action is None:
-        raise ValueError(f"{obj.name} has no action to continue")
-    start, end = action.frame_range
-    return float(start), float(end)
+    """First and last keyed frame of the armature's SMPL curves (read from the keys, not
+    from the action's frame range, which may be a manual range)."""
+    frames, _ = keyed_frames(obj)
+    return float(frames[0]), float(frames[-1])
 
 
-def read_smpl_motion(scene, obj, frame_start: float, frame_end: float):
-    """The armature's SMPL motion at every scene frame in [frame_start, frame_end]:
-    read_smpl_poses at those frames, and times (T,) seconds from the first."""
-    frames = np.arange(int(np.ceil(frame_start)), int(np.floor(frame_end)) + 1)
-    if len(frames) < 2:
-        raise ValueError("the frame range must hold at least two frames")
-    rotations, translation = read_smpl_poses(scene, obj, frames)
-    return rotations, translation, (frames - frames[0]) / scene_fps(scene)
+def history_frames(first: float, last: float, fps: float, history_seconds: float):
+    """The frames a continuation reads: every whole frame of the last `history_seconds`
+    before the last key, and the last key itself at its own frame (fractional ones too: a
+    29.97 fps import keys 85.99999), so the answer counts from that key, never lands on it."""
+    start = max(first, last - history_seconds * fps)
+    whole = np.arange(np.ceil(start - 1e-6), last - 0.5)
+    return np.append(whole, last)
 
 
 def read_smpl_poses(scene, obj, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,11 +63,13 @@ def continue_request(scene, obj, history_seconds: float, seconds: float):
     `history_seconds` it shows: (params, arrays, first frame the answer's times count from)."""
     if not is_smpl_armature(obj):
         raise ValueError(NOT_SMPL)
-    start, end = keyed_range(obj)
-    start = max(start, end - history_seconds * scene_fps(scene))
-    rotations, translation, times = read_smpl_motion(scene, obj, start, end)
+    frames = history_frames(*keyed_range(obj), scene_fps(scene), history_seconds)
+    if len(frames) < 2:
+        raise ValueError(f"{obj.name} needs keys on at least two frames to continue")
+    rotations, translation = read_smpl_poses(scene, obj, frames)
+    times = (frames - frames[0]) / scene_fps(scene)
     return ({"mode": "continue", "seconds": seconds},
-            _arrays(rotations, translation, times), float(np.ceil(start)))
+            _arrays(rotations, translation, times), float(frames[0]))
 
 
 def fill_request(scene, obj):
@@ -95,8 +94,8 @@ def _arrays(rotations, translation, times, mask=None) -> dict:
 
 
 def apply_prediction(scene, obj, first_frame: float, arrays: dict, mode: str) -> int:
-    """Key a predict result on `obj`'s action; its times count from `first_frame`. A
-    continuation replaces what follows its first frame; a fill only adds keys."""
+    """Key a predict result on `obj`'s action; its times count from `first_frame`. Both a
+    continuation (after the last key) and a fill (between the keys) only add keys."""
     frames = first_frame + np.asarray(arrays["times"], dtype=np.float64) * scene_fps(scene)
     write = append_keys if mode == "continue" else fill_keys
     return write(obj, np.asarray(arrays["rotations"], dtype=np.float64),
@@ -123,7 +122,7 @@ def keyed_frames(obj) -> tuple[np.ndarray, np.ndarray]:
         for path, index in _bone_paths(j):
             curve = curves.find(path, index=index)
             if curve is not None:
-                frames.update(np.round(_points(curve)[0][:, 0], 3).tolist())
+                frames.update(np.round(_vectors(curve.keyframe_points, "co")[:, 0], 3).tolist())
         per_bone.append(frames)
     every = np.array(sorted(set().union(*per_bone)))
     mask = np.array([[f in bone or not bone for bone in per_bone] for f in every],
@@ -146,20 +145,23 @@ def _curves(obj):
 
 def append_keys(obj, rotations: np.ndarray, root_translation: np.ndarray,
                 frames: np.ndarray) -> int:
-    """Add keys at `frames` (after the existing ones, which it replaces from frames[0] on)
-    to the action's rotation and root location curves; quaternion signs continue the last
-    existing key's hemisphere so the seam interpolates the short way. Returns the number of
-    frames keyed."""
+    """Add keys at `frames`, all after the existing ones, to the action's rotation and root
+    location curves; every existing key stays as it was (ValueError if a new frame is not
+    after a curve's last key). Quaternion signs continue the last existing key's hemisphere
+    so the seam interpolates the short way. Returns the number of frames keyed."""
     curves = _curves(obj)
 
     def hemisphere(path, quats):
         previous = np.array([_quat_value(curves, path, i) for i in range(4)])
         return -1.0 if np.dot(quats[0], previous) < 0 else 1.0  # the track is continuous
 
-    def merge(existing, new_frames):
-        return existing < new_frames[0] - 1e-4, np.ones(len(new_frames), bool)
+    def new_keys(existing, new_frames):
+        if len(existing) and existing.max() >= new_frames[0] - 1e-4:
+            raise ValueError(f"a continuation must start after the last key (frame "
+                             f"{existing.max():g}), not at frame {new_frames[0]:g}")
+        return np.ones(len(new_frames), bool)
 
-    _write(obj, curves, rotations, root_translation, frames, hemisphere, merge)
+    _write(obj, curves, rotations, root_translation, frames, hemisphere, new_keys)
     return len(frames)
 
 
@@ -177,18 +179,18 @@ def fill_keys(obj, rotations: np.ndarray, root_translation: np.ndarray,
 
     added = np.zeros(len(frames), bool)
 
-    def merge(existing, new_frames):
+    def new_keys(existing, new_frames):
         new = np.abs(new_frames[:, None] - existing[None, :]).min(axis=1, initial=np.inf) > 1e-3
         added[new] = True
-        return np.ones(len(existing), bool), new
+        return new
 
-    _write(obj, curves, rotations, root_translation, frames, hemisphere, merge)
+    _write(obj, curves, rotations, root_translation, frames, hemisphere, new_keys)
     return int(added.sum())
 
 
-def _write(obj, curves, rotations, root_translation, frames, hemisphere, merge) -> None:
+def _write(obj, curves, rotations, root_translation, frames, hemisphere, new_keys) -> None:
     """Write SMPL poses at `frames` into the bones' curves: `hemisphere(path, quats)` gives
-    the quaternion signs, `merge(existing_frames, frames)` which keys stay and which come."""
+    the quaternion signs, `new_keys(existing_frames, frames)` which frames get a key."""
     quats = smpl_to_bone_rotations(rotations, bone_rest_rotations(obj, SMPL_NAMES))
     location = root_location(obj, SMPL_NAMES[0], root_translation)
     for j, name in enumerate(SMPL_NAMES):
@@ -196,7 +198,44 @@ def _write(obj, curves, rotations, root_translation, frames, hemisphere, merge) 
         track = quats[:, j] * hemisphere(rotation, quats[:, j])
         for path, index in _bone_paths(j):
             values = track[:, index] if path == rotation else location[:, index]
-            _merge(curves, path, index, name, frames, values, merge)
+            curve = curves.find(path, index=index) or curves.new(path, index=index,
+                                                                 action_group=name)
+            chosen = new_keys(_vectors(curve.keyframe_points, "co")[:, 0], frames)
+            add_keys(curve, frames[chosen], values[chosen])
+
+
+def add_keys(curve, frames: np.ndarray, values: np.ndarray) -> None:
+    """Add LINEAR keys at `frames` (none on an existing key's frame) to `curve`, leaving
+    every existing key bit-identical: frame, value, handles, handle types, easing. Blender
+    recomputes the automatic handles of a new key's neighbours; theirs are put back."""
+    if not len(frames):
+        return
+    points = curve.keyframe_points
+    old = len(points)
+    kept = {name: _vectors(points, name) for name in ("handle_left", "handle_right")}
+    points.add(len(frames))  # appended at the end: the old keys keep their settings
+    co = _vectors(points, "co")
+    co[old:] = np.stack([frames, values], 1)
+    points.foreach_set("co", co.ravel())
+    interpolation = np.empty(len(points), dtype=np.int32)
+    points.foreach_get("interpolation", interpolation)
+    interpolation[old:] = LINEAR
+    points.foreach_set("interpolation", interpolation)
+    curve.update()  # sorts by frame and gives the new keys their handles
+    order = np.argsort(co[:, 0], kind="stable")
+    where = np.empty(len(order), dtype=np.int64)
+    where[order] = np.arange(len(order))  # each key's index after the sort
+    for name, handles in kept.items():
+        now = _vectors(points, name)
+        now[where[:old]] = handles
+        points.foreach_set(name, now.ravel())
+
+
+def _vectors(points, name: str) -> np.ndarray:
+    """A 2D vector attribute of every key ("co", "handle_left", ...) as (N, 2) float32."""
+    out = np.empty(2 * len(points), dtype=np.float32)
+    points.foreach_get(name, out)
+    return out.reshape(-1, 2)
 
 
 def _quat_value(curves, path: str, index: int, frame: float | None = None) -> float:
@@ -206,25 +245,3 @@ def _quat_value(curves, path: str, index: int, frame: float | None = None) -> fl
     if curve is None or not len(curve.keyframe_points):
         return 1.0 if index == 0 else 0.0
     return curve.keyframe_points[-1].co[1] if frame is None else curve.evaluate(frame)
-
-
-def _points(curve) -> tuple[np.ndarray, np.ndarray]:
-    """A curve's keys: (N, 2) frame/value pairs and (N,) interpolation enums."""
-    points = curve.keyframe_points
-    co = np.empty(2 * len(points), dtype=np.float32)
-    interp = np.empty(len(points), dtype=np.int32)
-    points.foreach_get("co", co)
-    points.foreach_get("interpolation", interp)
-    return co.reshape(-1, 2), interp
-
-
-def _merge(curves, path: str, index: int, group: str, frames: np.ndarray,
-           values: np.ndarray, merge) -> None:
-    """The curve's kept keys and the chosen new ones (LINEAR), in frame order."""
-    curve = curves.find(path, index=index) or curves.new(path, index=index, action_group=group)
-    co, interp = _points(curve)
-    keep, new = merge(co[:, 0], frames)
-    co = np.concatenate([co[keep], np.stack([frames, values], 1)[new]])
-    interp = np.concatenate([interp[keep], np.full(int(new.sum()), LINEAR, np.int32)])
-    order = np.argsort(co[:, 0], kind="stable")
-    write_points(curve, co[order], interp[order])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import bpy
 import numpy as np
 import pytest
+from test_continue_motion import assert_keys_kept, key_snapshot
 
 KEY_SPACING = 6  # frames at 30 fps: a key every 200 ms
 
@@ -54,9 +55,12 @@ def test_fill_keys_every_frame_between_sparse_keys(imported_walk):
     for curve in _curves(obj):
         _keep_only(curve, kept)
     before = {c.data_path + str(c.array_index): _keys(c) for c in _curves(obj)}
+    every_field = key_snapshot(obj)
     blender = _joint_track(scene, obj, frames)  # Blender interpolating the sparse keys
 
     assert bpy.ops.motionfield.fill() == {"FINISHED"}
+
+    assert_keys_kept(every_field, key_snapshot(obj))  # handles and settings too
 
     for curve in _curves(obj):
         keys = _keys(curve)
