@@ -26,3 +26,13 @@ def test_no_backend_module_needs_bpy():
 def test_protocol_and_client_work_without_torch():
     done = _import_with_blocked("torch", ["motionfield.protocol", "motionfield.client"])
     assert done.returncode == 0, done.stderr
+
+
+def test_the_registry_and_every_job_schema_load_without_torch():
+    """`info` answers from a server that has not loaded torch (a method loads it in its job)."""
+    code = ("import sys\nfrom motionfield import methods\nimport motionfield.server.app\n"
+            "types = methods.job_types()\nassert {'convert', 'predict'} <= set(types)\n"
+            "print(sorted(m for m in ('torch', 'scipy') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -46,6 +46,7 @@ def test_convert_to_bvh_and_back(data_root, tmp_path, capsys):
     (None, ["--fps", "0"], "framerate"),
     (None, ["--fps", "abc"], "framerate"),
     (None, ["--start", "99"], "not inside"),
+    (None, ["--fps", "1e9"], "more than one job returns"),  # checked before allocating
 ])
 def test_convert_failures_exit_2_with_a_message(data_root, tmp_path, capsys, content, args,
                                                 message):

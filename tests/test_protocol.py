@@ -15,6 +15,7 @@ from motionfield.protocol import (
     ProtocolError,
     Session,
     read_connection_file,
+    remove_connection_file,
     write_connection_file,
 )
 
@@ -134,3 +135,12 @@ def test_connection_file_is_private(tmp_path):
     os.chmod(path, 0o644)
     with pytest.raises(ProtocolError, match="readable by others"):
         read_connection_file(path)
+
+
+def test_a_connection_file_is_removed_only_by_the_backend_it_names(tmp_path):
+    path = write_connection_file(tmp_path / "c.json", "tcp://127.0.0.1:5555", KEY)
+    assert not remove_connection_file(path, "tcp://127.0.0.1:6666")  # another backend's
+    assert path.exists()
+    assert remove_connection_file(path, "tcp://127.0.0.1:5555")
+    assert not path.exists()
+    assert not remove_connection_file(path, "tcp://127.0.0.1:5555")  # gone already

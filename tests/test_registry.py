@@ -16,7 +16,12 @@ from motionfield import methods
 from motionfield.body.skeleton import SMPL_JOINT_NAMES, smpl_skeleton
 from motionfield.cli import main
 from motionfield.client import BackendError, Client
-from motionfield.methods.results import MAX_FPS, motion_arrays, motion_content
+from motionfield.methods.results import (
+    MAX_FPS,
+    motion_arrays,
+    motion_content,
+    motion_from_result,
+)
 from motionfield.motion import Motion
 from motionfield.protocol import (
     DELIMITER,
@@ -61,6 +66,26 @@ JOB = JobType(
                              maximum=90.0, minimum=-90.0)},
     run=_wave,
 )
+
+
+def add_commands(sub) -> None:
+    """A top-level command of the method (as a future `generate` would be)."""
+    p = sub.add_parser("wave", help="test only: write a waving motion")
+    p.add_argument("--seconds", type=float, default=1.0)
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=_wave_command)
+
+
+def _wave_command(args) -> int:
+    content, arrays = JOB.run(JOB.validate({"seconds": args.seconds}, {}), {}, lambda *a: 0)
+    motion_from_result(content, arrays).save(args.output)
+    return 0
+
+
+def add_train(sub) -> None:
+    p = sub.add_parser("wave", help="test only: pretend to train")
+    p.add_argument("--steps", type=int, default=1)
+    p.set_defaults(func=lambda args: print(f"trained wave for {args.steps} steps") or 0)
 
 
 @pytest.fixture
@@ -172,6 +197,23 @@ def test_a_registered_method_is_listed_and_run_by_the_cli(server, tmp_path, caps
     assert main(["client", "--connection-file", str(connection), "run", "wave", "--param",
                  "speed=3"]) == 2
     assert "NAME one of ['degrees', 'fps', 'seconds']" in capsys.readouterr().err
+
+
+def test_a_registered_methods_cli_hooks_become_commands(tmp_path, capsys):
+    with pytest.raises(SystemExit):  # not registered: no such command
+        main(["train", "wave"])
+    capsys.readouterr()
+    methods.register("wave", __name__)
+    try:
+        assert main(["train", "wave", "--steps", "3"]) == 0
+        assert "trained wave for 3 steps" in capsys.readouterr().out
+        assert main(["wave", "--seconds", "1", "-o", str(tmp_path / "w.npz")]) == 0
+    finally:
+        methods.unregister("wave")
+    motion = Motion.load(tmp_path / "w.npz")
+    assert motion.num_frames == 31
+    np.testing.assert_allclose(_shoulder_angle(motion), wave_angle(motion.times, 30.0),
+                               atol=1e-6)
 
 
 def test_out_of_bounds_requests_get_clear_errors_and_the_server_keeps_answering(server):
