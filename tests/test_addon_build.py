@@ -9,10 +9,13 @@ import pytest
 
 from motionfield import addon_build
 from motionfield.addon_build import (
+    ADDON_PYZMQ,
     ROOT,
     WHEEL_SLOTS,
     _download,
+    _fits,
     blender_ext_tool,
+    served_platforms,
     staged_manifest,
     supplied_wheels,
     wheel_platforms,
@@ -23,6 +26,11 @@ from motionfield.errors import MotionfieldError
 LINUX = "pyzmq-27.3.0-cp311-cp311-manylinux_2_26_x86_64.manylinux_2_28_x86_64.whl"
 MAC = "pyzmq-27.3.0-cp311-cp311-macosx_10_15_universal2.whl"
 WIN_ABI3 = "pyzmq-27.3.0-cp312-abi3-win_amd64.whl"
+LINUX_311 = "pyzmq-26.4.0-cp311-cp311-manylinux_2_28_x86_64.whl"
+LINUX_313 = "pyzmq-26.4.0-cp313-cp313-manylinux_2_28_x86_64.whl"
+WIN_311 = "pyzmq-26.4.0-cp311-cp311-win_amd64.whl"
+MAC_311 = "pyzmq-26.4.0-cp311-cp311-macosx_10_15_universal2.whl"
+MAC_313 = "pyzmq-26.4.0-cp313-cp313-macosx_10_15_universal2.whl"
 
 
 def test_wheel_platforms():
@@ -33,18 +41,32 @@ def test_wheel_platforms():
         wheel_platforms("pyzmq.tar.gz")
 
 
-def test_slots_cover_blender_311_and_abi3_for_three_platforms():
+def test_slots_cover_python_311_and_313_for_three_platforms():
     names = {s.name for s in WHEEL_SLOTS}
     assert names == {"linux-x64-cp311", "windows-x64-cp311", "macos-arm64-cp311",
-                     "linux-x64-abi3", "windows-x64-abi3", "macos-arm64-abi3"}
+                     "linux-x64-cp313", "windows-x64-cp313", "macos-arm64-cp313"}
+    assert ADDON_PYZMQ == "26.4.0"  # the newest pyzmq with cp313-cp313 wheels (27: abi3 only)
+
+
+def test_slots_take_version_specific_wheels_only():
+    (linux_311,) = [s for s in WHEEL_SLOTS if s.name == "linux-x64-cp311"]
+    (linux_313,) = [s for s in WHEEL_SLOTS if s.name == "linux-x64-cp313"]
+    assert _fits(linux_311, LINUX_311) and _fits(linux_311, LINUX)
+    assert _fits(linux_313, LINUX_313) and not _fits(linux_313, LINUX_311)
+    assert not any(_fits(s, WIN_ABI3) for s in WHEEL_SLOTS)
 
 
 def test_manifest_rewrite_sets_wheels_and_platforms():
-    text = staged_manifest((ROOT / "blender_manifest.toml").read_text(), [LINUX, WIN_ABI3])
+    wheels = [LINUX_311, LINUX_313, MAC_311, MAC_313, WIN_311]
+    text = staged_manifest((ROOT / "blender_manifest.toml").read_text(), wheels)
     data = tomllib.loads(text)
-    assert data["wheels"] == [f"./wheels/{LINUX}", f"./wheels/{WIN_ABI3}"]
-    assert data["platforms"] == ["linux-x64"]  # windows only has an abi3 wheel (Python 3.12+)
+    assert data["wheels"] == [f"./wheels/{w}" for w in wheels]
+    # windows has no cp313 wheel: Blender 5.x there would install the zip without a zmq
+    assert data["platforms"] == ["linux-x64", "macos-arm64", "macos-x64"]
     assert data["permissions"]["network"].endswith("(localhost)")
+    assert served_platforms([LINUX_311, WIN_311]) == ["linux-x64", "windows-x64"]
+    with pytest.raises(MotionfieldError, match="no platform"):
+        staged_manifest(text, [WIN_ABI3])
 
 
 def test_repo_manifest_matches_the_package():
@@ -72,7 +94,13 @@ def test_offline_download_says_so(tmp_path, monkeypatch):
         _download(WHEEL_SLOTS[0], "27.3.0", tmp_path / "cache" / "slot")
 
 
-def test_wheels_folder_without_a_cp311_wheel_is_refused(tmp_path):
+def test_wheels_folder_of_abi3_wheels_is_refused(tmp_path):
     (tmp_path / WIN_ABI3).write_bytes(b"")
-    with pytest.raises(MotionfieldError, match="cp311"):
+    with pytest.raises(MotionfieldError, match="abi3 wheels are not used"):
         supplied_wheels(tmp_path)
+
+
+def test_wheels_folder_fills_the_slots_it_can(tmp_path):
+    for name in (LINUX_311, LINUX_313, WIN_ABI3):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in supplied_wheels(tmp_path)] == [LINUX_311, LINUX_313]

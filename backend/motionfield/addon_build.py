@@ -11,6 +11,13 @@ then runs Blender's own extension tool (`blender_ext.py`, shipped inside the bpy
 `validate` the folder and `build` it into `<out>/motionfield-<version>.zip`, and validates
 the zip. Wheels are downloaded once with pip into `<cache>/wheels/pyzmq-<version>/` and
 reused; `--wheels DIR` supplies them where there is no network.
+
+One zip serves Blender on Python 3.11 (4.2 to 5.0) and on Python 3.13 (5.1 and newer,
+Debian's 4.3). Blender's installer takes the Python versions an extension supports from its
+wheels' file names: `cp311` counts as 3.11, `cp313` as 3.13, but any `abi3` wheel only as
+"3", and "3" is dropped as soon as one version-specific wheel is listed. So a zip with
+cp311 and cp312-abi3 wheels counts as 3.11-only and Blender 5.x refuses it. The zip
+therefore carries version-specific cp311 and cp313 wheels of ADDON_PYZMQ.
 """
 
 from __future__ import annotations
@@ -23,7 +30,6 @@ import sys
 import tempfile
 import tomllib
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import motionfield
@@ -34,26 +40,38 @@ PACKAGE = Path(__file__).resolve().parent
 VENDORED = ("protocol.py", "client.py")
 
 
+# The pyzmq the extension bundles (the backend may run a newer one: the wire protocol is
+# ZeroMQ's, not pyzmq's). 26.4.0 is the newest pyzmq with version-specific cp313 wheels;
+# 27.x ships only cp312-abi3 for Python >= 3.12, which Blender reads as 3.11-only when
+# listed beside cp311 wheels (see the module docstring).
+ADDON_PYZMQ = "26.4.0"
+
+# Blender 4.2 to 5.0 embed Python 3.11; Blender 5.1 and newer (and Debian trixie's 4.3)
+# embed Python 3.13.
+PYTHONS = ("3.11", "3.13")
+
+
 @dataclass(frozen=True)
 class WheelSlot:
     """One wheel the zip carries: for a Blender platform and a Python version."""
 
     platform: str  # Blender's name, e.g. "linux-x64"
     pip_platform: str  # `pip download --platform`
-    python: str  # `pip download --python-version`
-    abi3: bool  # a stable-ABI wheel (cp312-abi3), used by Blender builds on Python >= 3.12
+    python: str  # `pip download --python-version`, e.g. "3.13"
+
+    @property
+    def tag(self) -> str:
+        return "cp" + self.python.replace(".", "")
 
     @property
     def name(self) -> str:
-        return f"{self.platform}-{'abi3' if self.abi3 else 'cp' + self.python.replace('.', '')}"
+        return f"{self.platform}-{self.tag}"
 
 
-# Blender 4.2 to 4.5 embed Python 3.11 (the cp311 wheels); Blender built on 3.12 or newer
-# (Debian trixie's 4.3 runs 3.13) takes the cp312-abi3 wheels. The macOS wheels are
-# universal2, so they also cover macos-x64.
+# The macOS wheels are universal2, so they also cover macos-x64.
 WHEEL_SLOTS = tuple(
-    WheelSlot(platform, pip_platform, python, abi3)
-    for python, abi3 in (("3.11", False), ("3.12", True))
+    WheelSlot(platform, pip_platform, python)
+    for python in PYTHONS
     for platform, pip_platform in (("linux-x64", "manylinux_2_28_x86_64"),
                                    ("windows-x64", "win_amd64"),
                                    ("macos-arm64", "macosx_11_0_arm64"))
@@ -81,11 +99,6 @@ def blender_ext_tool() -> Path:
     return found[-1]
 
 
-def pyzmq_version() -> str:
-    """The pyzmq the backend runs, which the add-on then bundles."""
-    return metadata.version("pyzmq")
-
-
 def wheel_platforms(filename: str) -> tuple[set[str], str, str]:
     """Blender platforms, python tag and abi tag of a wheel file name."""
     parts = filename[:-4].split("-")
@@ -110,12 +123,9 @@ def wheel_platforms(filename: str) -> tuple[set[str], str, str]:
 
 
 def _fits(slot: WheelSlot, filename: str) -> bool:
+    """A version-specific wheel for the slot's platform and Python (never abi3: see above)."""
     platforms, py, abi = wheel_platforms(filename)
-    if slot.platform not in platforms:
-        return False
-    if slot.abi3:
-        return abi == "abi3"
-    return "cp" + slot.python.replace(".", "") in py.split(".") and abi != "abi3"
+    return slot.platform in platforms and slot.tag in py.split(".") and abi == slot.tag
 
 
 def _download(slot: WheelSlot, version: str, dest: Path) -> Path:
@@ -123,16 +133,16 @@ def _download(slot: WheelSlot, version: str, dest: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix="dl-", dir=dest.parent))
     cmd = [sys.executable, "-m", "pip", "download", f"pyzmq=={version}", "--only-binary=:all:",
            "--no-deps", "--platform", slot.pip_platform, "--python-version", slot.python,
-           "--implementation", "cp", "--timeout", "30", "--retries", "2", "-d", str(tmp)]
-    if slot.abi3:
-        cmd += ["--abi", "abi3"]
+           "--implementation", "cp", "--abi", slot.tag, "--timeout", "30", "--retries", "2",
+           "-d", str(tmp)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     got = [p for p in tmp.glob("*.whl") if _fits(slot, p.name)]
     if done.returncode != 0 or len(got) != 1:
         shutil.rmtree(tmp, ignore_errors=True)
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-4:])
         raise MotionfieldError(
-            f"could not download the pyzmq {version} wheel for {slot.name} (offline?). "
+            f"could not download the pyzmq {version} {slot.tag} wheel for {slot.platform} "
+            f"(offline? or that pyzmq has no {slot.tag}-{slot.tag} wheel). "
             f"Pass --wheels DIR with the wheels listed in blender_manifest.toml, or run once "
             f"with network to fill the cache.\n{' '.join(cmd)}\n{tail}")
     dest.mkdir(parents=True, exist_ok=True)
@@ -146,7 +156,7 @@ def cached_wheels(cache: Path | None = None, version: str | None = None) -> list
     """One pyzmq wheel per slot, downloaded into the cache the first time."""
     from motionfield.data.sources import cache_dir
 
-    version = version or pyzmq_version()
+    version = version or ADDON_PYZMQ
     base = (cache or cache_dir() / "wheels") / f"pyzmq-{version}"
     wheels = []
     for slot in WHEEL_SLOTS:
@@ -170,9 +180,12 @@ def supplied_wheels(folder: Path) -> list[Path]:
             chosen.append(fit[-1])
         else:
             empty.append(slot.name)
-    if not any(not s.abi3 and _fits(s, p.name) for s in WHEEL_SLOTS for p in chosen):
-        raise MotionfieldError(f"no cp311 pyzmq wheel for any platform in {folder} "
-                               f"(Blender 4.2 to 4.5 run Python 3.11)")
+    if not chosen:
+        raise MotionfieldError(
+            f"no pyzmq wheel in {folder} fits: the zip needs version-specific wheels "
+            f"({', '.join(s.name for s in WHEEL_SLOTS)}), e.g. "
+            f"pyzmq-{ADDON_PYZMQ}-cp313-cp313-manylinux_2_28_x86_64.whl; abi3 wheels are not "
+            f"used (Blender would read the zip as Python 3.11-only)")
     if empty:
         _say(f"no wheel in {folder} for: {', '.join(empty)}; the zip will lack those")
     return sorted(set(chosen), key=lambda p: p.name)
@@ -182,15 +195,26 @@ def _toml_list(values: list[str]) -> str:
     return "[\n" + "".join(f'  "{v}",\n' for v in values) + "]"
 
 
+PLATFORM_ORDER = ("linux-x64", "linux-arm64", "windows-x64", "windows-arm64", "macos-arm64",
+                  "macos-x64")
+
+
+def served_platforms(wheels: list[str]) -> list[str]:
+    """Blender platforms that have a wheel for every Python the wheels cover (a platform with
+    a 3.11 wheel only would install on Blender 5.x without a zmq)."""
+    pythons = {s.python for s in WHEEL_SLOTS if any(_fits(s, w) for w in wheels)}
+
+    def has(platform: str, python: str) -> bool:
+        return any(_fits(WheelSlot(platform, "", python), w) for w in wheels)
+
+    return [p for p in PLATFORM_ORDER if pythons and all(has(p, py) for py in pythons)]
+
+
 def staged_manifest(text: str, wheels: list[str]) -> str:
     """The repo's manifest with `wheels` (file names under ./wheels/) and `platforms` set."""
-    platforms = []
-    for order in ("linux-x64", "linux-arm64", "windows-x64", "windows-arm64",
-                  "macos-arm64", "macos-x64"):
-        cp311 = [w for w in wheels if order in wheel_platforms(w)[0]
-                 and "cp311" in wheel_platforms(w)[1].split(".")]
-        if cp311:
-            platforms.append(order)
+    platforms = served_platforms(wheels)
+    if not platforms:
+        raise MotionfieldError(f"no platform has a wheel for every Python: {wheels}")
     for key, value in (("wheels", [f"./wheels/{w}" for w in wheels]), ("platforms", platforms)):
         pattern = re.compile(rf"^{key}\s*=\s*\[[^\]]*\]", re.MULTILINE)
         if not pattern.search(text):

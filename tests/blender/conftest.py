@@ -1,7 +1,14 @@
-"""Tests inside real Blender (the bpy wheel). Skipped where bpy cannot be imported."""
+"""Tests inside real Blender (the bpy wheel). Skipped where bpy cannot be imported.
+
+MOTIONFIELD_BACKEND_PYTHON names the Python the add-on starts the backend with when no
+preference names one (default: this interpreter). The Python 3.13 venvs of bpy 5.2 and 5.3
+have no torch, so scripts/test_blender_versions.sh points it at .venv's Python 3.11, as a
+user's Blender (which never has torch) is pointed at their backend's Python."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +24,38 @@ try:
 except ImportError:  # the test extra installs bpy==4.5.15; without it these tests are not collected
     bpy = None
 collect_ignore_glob = ["test_*.py"] if bpy is None else []
+# Without torch (the Python 3.13 venvs) the synthetic SMPL model these tests build cannot be
+# made: tests/test_smpl_model.py imports motionfield.body.smpl_model (torch, smplx).
+NEEDS_TORCH = ["test_smpl_mesh.py"]
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+collect_ignore = [] if HAS_TORCH else NEEDS_TORCH
+
+
+def pytest_report_header(config):
+    python = os.environ.get("MOTIONFIELD_BACKEND_PYTHON") or sys.executable
+    lines = [f"Blender {bpy.app.version_string} (Python {sys.version.split()[0]}), "
+             f"backend Python {python}"] if bpy is not None else []
+    if bpy is not None and not HAS_TORCH:
+        lines.append(f"no torch here: not collected: {', '.join(NEEDS_TORCH)}")
+    return lines
+
+
+@pytest.fixture(scope="session", autouse=True)
+def backend_python():
+    """The add-on's default backend Python set to MOTIONFIELD_BACKEND_PYTHON, if given."""
+    python = os.environ.get("MOTIONFIELD_BACKEND_PYTHON")
+    if not python:
+        yield sys.executable
+        return
+    if not os.access(python, os.X_OK):
+        raise pytest.UsageError(f"MOTIONFIELD_BACKEND_PYTHON={python} is not an executable")
+    from addon.backend import Backend
+
+    start_local = Backend.start_local
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Backend, "start_local",
+                      lambda self, py, *args, **kw: start_local(self, py or python, *args, **kw))
+        yield python
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,11 @@
 """The extension zip: builds, validates with Blender's own tool, installs into bpy-as-module
-with its pyzmq wheel unpacked, and every module of it imports there without the backend
-package, torch, or any pyzmq but the bundled one."""
+(Python 3.11 for bpy 4.2 to 5.0, 3.13 for 5.1 and newer) with its pyzmq wheel for this Python
+unpacked, and every module of it imports there without the backend package, torch, or any
+pyzmq but the bundled one."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -19,7 +21,13 @@ pytest.importorskip("bpy", reason="needs bpy==4.5.15 (the test extra) for Blende
                                   "extension tool and an install")
 
 import motionfield  # noqa: E402
-from motionfield.addon_build import ROOT, build, cached_wheels  # noqa: E402
+from motionfield.addon_build import (  # noqa: E402
+    ADDON_PYZMQ,
+    ROOT,
+    blender_ext_tool,
+    build,
+    cached_wheels,
+)
 from motionfield.errors import MotionfieldError  # noqa: E402
 
 VERSION = motionfield.__version__
@@ -62,7 +70,8 @@ echo = b.recv().decode()
 a.close(); b.close(); ctx.term()
 print("RESULT " + json.dumps({
     "op": sorted(done), "module": mod.__file__, "client": client.__file__,
-    "zmq": zmq.__file__, "echo": echo, "enabled": list(addon_utils.check(mod.__name__)),
+    "zmq": zmq.__file__, "pyzmq": zmq.pyzmq_version(), "echo": echo,
+    "enabled": list(addon_utils.check(mod.__name__)),
     "has_client": hasattr(client, "Client"), "modules": modules}))
 """
 
@@ -80,9 +89,11 @@ def test_zip_holds_manifest_addon_wire_and_wheels(zip_path):
     assert {"blender_manifest.toml", "__init__.py", "wire/__init__.py", "wire/protocol.py",
             "wire/client.py"} <= names
     wheels = sorted(n for n in names if n.startswith("wheels/"))
-    assert any("cp311" in w and "manylinux" in w and "x86_64" in w for w in wheels)
-    assert any("cp311" in w and "win_amd64" in w for w in wheels)
-    assert any("cp311" in w and "macosx" in w for w in wheels)
+    for tag in ("cp311-cp311", "cp313-cp313"):  # Blender 4.2 to 5.0; 5.1+ and Debian's 4.3
+        assert any(tag in w and "manylinux" in w and "x86_64" in w for w in wheels), tag
+        assert any(tag in w and "win_amd64" in w for w in wheels), tag
+        assert any(tag in w and "macosx" in w and "universal2" in w for w in wheels), tag
+    assert not any("abi3" in w for w in wheels)
     assert not any("__pycache__" in n for n in names)
     # vendored unchanged
     zf = zipfile.ZipFile(zip_path)
@@ -101,6 +112,26 @@ def test_zip_holds_manifest_addon_wire_and_wheels(zip_path):
     assert set(manifest["permissions"]) == {"network", "files"}
 
 
+def _blender_ext():
+    """Blender's extension tool as a module, for its own wheel-reading rules."""
+    spec = importlib.util.spec_from_file_location("blender_ext", blender_ext_tool())
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_blender_reads_the_zip_as_python_311_and_313(zip_path):
+    """The rule that refused the cp311 + cp312-abi3 zip on Python 3.13: an abi3 wheel counts
+    as plain "3", dropped once a version-specific wheel is listed."""
+    ext = _blender_ext()
+    manifest = tomllib.loads(zipfile.ZipFile(zip_path).read("blender_manifest.toml").decode())
+    assert ext.python_versions_from_wheels(manifest["wheels"]) == {(3, 11), (3, 13)}
+    assert sys.version_info[:2] in {(3, 11), (3, 13)}
+    old = ["./wheels/pyzmq-27.3.0-cp311-cp311-win_amd64.whl",
+           "./wheels/pyzmq-27.3.0-cp312-abi3-win_amd64.whl"]
+    assert ext.python_versions_from_wheels(old) == {(3, 11)}
+
+
 def test_installs_in_blender_with_its_wheel(zip_path, tmp_path):
     res = tmp_path / "blender_user"
     env = {**os.environ, "BLENDER_USER_RESOURCES": str(res)}
@@ -114,6 +145,7 @@ def test_installs_in_blender_with_its_wheel(zip_path, tmp_path):
     assert Path(got["module"]) == ext / "user_default" / "motionfield" / "__init__.py"
     assert Path(got["client"]).parent == ext / "user_default" / "motionfield" / "wire"
     assert Path(got["zmq"]).is_relative_to(ext / ".local"), got["zmq"]
+    assert got["pyzmq"] == ADDON_PYZMQ
     assert got["echo"] == "hi" and got["enabled"] == [True, True] and got["has_client"]
     prefix = "bl_ext.user_default.motionfield."
     assert {prefix + "wire.protocol", prefix + "wire.client"} <= set(got["modules"])
@@ -122,13 +154,15 @@ def test_installs_in_blender_with_its_wheel(zip_path, tmp_path):
 
 
 def test_offline_build_from_a_wheels_folder(tmp_path):
-    linux = [w for w in cached_wheels() if "cp311" in w.name and "manylinux" in w.name]
+    linux = sorted(w for w in cached_wheels() if "manylinux" in w.name)
+    assert [w.name.split("-")[2] for w in linux] == ["cp311", "cp313"]
     (tmp_path / "wheels").mkdir()
-    shutil.copy2(linux[0], tmp_path / "wheels")
+    for wheel in linux:
+        shutil.copy2(wheel, tmp_path / "wheels")
     (path,) = build(tmp_path / "out", wheels_dir=tmp_path / "wheels")
     manifest = tomllib.loads(zipfile.ZipFile(path).read("blender_manifest.toml").decode())
     assert manifest["platforms"] == ["linux-x64"]
-    assert manifest["wheels"] == [f"./wheels/{linux[0].name}"]
+    assert manifest["wheels"] == [f"./wheels/{w.name}" for w in linux]
 
 
 def test_validation_failure_shows_the_tools_output(tmp_path):
