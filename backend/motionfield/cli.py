@@ -62,8 +62,6 @@ def _data_build(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     import logging
-    import signal
-    import threading
 
     from motionfield.protocol import (
         default_connection_file,
@@ -86,15 +84,7 @@ def _serve(args: argparse.Namespace) -> int:
                     allow_remote=not is_loopback(args.bind))
     conn = write_connection_file(args.connection_file or default_connection_file(),
                                  server.address, key)
-    if args.parent_pid is not None:
-        def parent_ended() -> None:
-            logging.getLogger("motionfield.server").info(
-                "process %d (the parent) ended: stopping", args.parent_pid)
-            server.stop()
-
-        parent.watch(args.parent_pid, parent_ended)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    _stop_when_told(server, args.parent_pid)
     print(f"motionfield backend listening on {server.address}; connection file {conn}",
           flush=True)
     try:
@@ -102,6 +92,25 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         remove_connection_file(conn, server.address)
     return 0
+
+
+def _stop_when_told(server, parent_pid: int | None) -> None:
+    """Stop `server` on SIGTERM and, with a pid, once that process (Blender) has ended."""
+    import logging
+    import signal
+    import threading
+
+    from motionfield.server import parent
+
+    if parent_pid is not None:
+        def parent_ended() -> None:
+            logging.getLogger("motionfield.server").info(
+                "process %d (the parent) ended: stopping", parent_pid)
+            server.stop()
+
+        parent.watch(parent_pid, parent_ended)
+    if threading.current_thread() is threading.main_thread():  # signals reach it alone
+        signal.signal(signal.SIGTERM, lambda *_: server.stop())
 
 
 def _methods(args: argparse.Namespace) -> int:
