@@ -1,5 +1,7 @@
 """Prediction (methods/predict): the closed-form inner loop, the field's contract, the
-benchmark windows, training resumption, the shipped checkpoints, and the job's refusals."""
+benchmark windows, training (on the shared loop of training.py), the shipped checkpoints
+and the options removed from them, and the job's refusals. The shared modules it uses are
+tested in test_windows, test_tokens, test_checkpoints, test_training and test_evaluation."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from motionfield.checkpoints import CheckpointError, read_meta
+from motionfield.data.windows import interpolate_observed
 from motionfield.methods.predict.baselines import (
     SiMLPe,
     constant_velocity,
@@ -18,17 +22,7 @@ from motionfield.methods.predict.baselines import (
     zero_velocity,
 )
 from motionfield.methods.predict.config import ModelConfig, TrainConfig
-from motionfield.methods.predict.data import (
-    CmuBenchmark,
-    WindowSampler,
-    ease_out,
-    incomplete_mask,
-    interpolate_observed,
-    repair,
-    time_reverse,
-    time_warp,
-    warp_source_frames,
-)
+from motionfield.methods.predict.data import CmuBenchmark
 from motionfield.methods.predict.infer import fill_field
 from motionfield.methods.predict.model import MotionField, masked_ridge
 
@@ -48,11 +42,10 @@ def test_masked_ridge_is_weighted_least_squares():
         np.testing.assert_allclose(got[0, j].numpy(), np.linalg.solve(lhs, rhs), atol=1e-10)
 
 
-def _field(joints=4, dims=3, refiner=0, refiner_history=False) -> MotionField:
+def _field(joints=4, dims=3, refiner=0) -> MotionField:
     torch.manual_seed(0)
     model = MotionField(ModelConfig(joints=joints, dims=dims, hidden=32, basis=8, features=8,
-                                    field_width=16, layers=1, heads=2, refiner=refiner,
-                                    refiner_history=refiner_history)).eval()
+                                    field_width=16, layers=1, heads=2, refiner=refiner)).eval()
     if refiner:  # trained weights: its zero-initialised output layer no longer is
         with torch.no_grad():
             model.refiner[-1].weight.normal_()
@@ -74,21 +67,6 @@ def test_field_answers_any_times_and_hidden_entries_do_not_matter():
     torch.testing.assert_close(model(t_obs, garbage, mask, queries), out)
 
 
-def test_mirror_code_marks_only_the_windows_training_mirrored():
-    torch.manual_seed(0)
-    model = MotionField(ModelConfig(joints=4, dims=3, hidden=32, basis=8, features=8,
-                                    field_width=16, layers=1, heads=2, mirror_code=True)).eval()
-    with torch.no_grad():
-        model.mirror_code.normal_()
-    t_obs, queries = torch.linspace(-1.0, 0.0, 20)[None].expand(2, -1), torch.ones(2, 3)
-    values, mask = torch.randn(2, 20, 4, 3), torch.ones(2, 20, 4)
-    real = model(t_obs, values, mask, queries)  # input from a user: never mirrored
-    tagged = model(t_obs, values, mask, queries, torch.tensor([0.0, 1.0]))
-    torch.testing.assert_close(tagged[0], real[0])
-    assert not torch.allclose(tagged[1], real[1])
-    assert "mirror_code" not in _field().state_dict()  # off by default: old files still load
-
-
 def test_refiner_starts_as_the_plain_field_and_mixes_joints():
     plain, refined = _field(), _field(refiner=16)
     refined.load_state_dict(plain.state_dict(), strict=False)
@@ -101,20 +79,12 @@ def test_refiner_starts_as_the_plain_field_and_mixes_joints():
     refined = _field(refiner=16)
     out, codes = torch.randn(1, 3, 4, 3), torch.randn(1, 4, 32)
     times, last = torch.tensor([[0.0, 0.3, 0.6]]), torch.zeros(1, 4, dtype=torch.long)
-    coeffs = torch.randn(1, 4, 8, 3)
     moved = out.clone()
     moved[0, 1:, 3] += 1.0  # only joint 3's future changes
-    before = refined.refine(out, times, codes, last, coeffs)
-    after = refined.refine(moved, times, codes, last, coeffs)
+    before = refined.refine(out, times, codes, last)
+    after = refined.refine(moved, times, codes, last)
     assert not torch.allclose(before[0, 1:, 0], after[0, 1:, 0])  # joint 0 is corrected by it
     assert "refiner.0.weight" not in plain.state_dict()  # off by default: old files load
-    # the history is seen only with refiner_history: then another joint's past moves it
-    other_past = coeffs.clone()
-    other_past[0, 3] += 1.0
-    torch.testing.assert_close(refined.refine(out, times, codes, last, other_past), before)
-    seeing = _field(refiner=16, refiner_history=True)
-    assert not torch.allclose(seeing.refine(out, times, codes, last, other_past)[0, 1:, 0],
-                              seeing.refine(out, times, codes, last, coeffs)[0, 1:, 0])
 
 
 def test_anchor_is_the_last_observation_and_the_mean_pose_for_unseen_joints():
@@ -128,12 +98,12 @@ def test_anchor_is_the_last_observation_and_the_mean_pose_for_unseen_joints():
     assert last[0, 0] == 0
 
 
-@pytest.mark.parametrize(("refiner", "refiner_history"), [(0, False), (16, False), (16, True)])
-def test_prediction_starts_at_the_last_observation(refiner, refiner_history):
+@pytest.mark.parametrize("refiner", [0, 16])
+def test_prediction_starts_at_the_last_observation(refiner):
     """The field (and its cross-joint correction) is zero at each joint's last observed
     time, so a query at that time returns the observation itself, for any weights and with
     missing frames."""
-    model = _field(joints=3, refiner=refiner, refiner_history=refiner_history)
+    model = _field(joints=3, refiner=refiner)
     values = torch.randn(2, 6, 3, 3)
     mask = torch.ones(2, 6, 3)
     mask[0, -1, 1] = 0.0  # joint 1's last observation is one frame earlier
@@ -146,137 +116,6 @@ def test_prediction_starts_at_the_last_observation(refiner, refiner_history):
     torch.testing.assert_close(before[0, 1], values[0, -2, 1])
 
 
-def test_cmu_mirror_swaps_sides_and_flips_the_lateral_axis():
-    from motionfield.methods.predict.tasks import mirror_pairs, random_mirror
-
-    names = ["Spine", "LeftArm", "RightArm", "LThumb_EndSite", "RThumb_EndSite"]
-    pairs = mirror_pairs(names)
-    assert list(pairs) == [0, 2, 1, 4, 3]
-    windows = np.random.default_rng(0).normal(size=(64, 3, 5, 3)).astype(np.float32)
-    out, flipped = random_mirror(pairs)(np.random.default_rng(1), windows)
-    assert np.array_equal(flipped, ~np.all(out == windows, axis=(1, 2, 3)))
-    assert 10 < flipped.sum() < 54  # about half
-    expected = windows[flipped][:, :, pairs] * np.array([-1, 1, 1], np.float32)
-    np.testing.assert_array_equal(out[flipped], expected)
-
-
-def test_smpl_mirror_is_a_reflection_of_the_body():
-    """On a left-right symmetric skeleton the mirrored tokens' joints are the original
-    joints reflected and swapped: every distance between joints is kept, pairs swapped."""
-    from motionfield.body.skeleton import smpl_skeleton
-    from motionfield.methods.predict.smpl_task import SmplLoss, motion_to_tokens, smpl_mirror
-    from motionfield.methods.predict.tasks import mirror_pairs
-
-    rng = np.random.default_rng(0)
-    quats = rng.normal(size=(5, 24, 4))
-    tokens = motion_to_tokens(quats / np.linalg.norm(quats, axis=-1, keepdims=True),
-                              rng.normal(size=(5, 3)))[None].repeat(8, 0)
-    out, flipped = smpl_mirror()(np.random.default_rng(1), tokens)
-    pairs = mirror_pairs(smpl_skeleton().names, {"left_": "right_", "right_": "left_"})
-    loss = SmplLoss()
-    offsets = loss.offsets.numpy()
-    loss.offsets = torch.tensor((offsets + offsets[pairs] * [-1, 1, 1]) / 2)
-    before, after = (loss.positions(torch.tensor(x)).numpy() for x in (tokens, out))
-    mirrored = [b for b in range(8) if not np.allclose(out[b, :, 1], tokens[b, :, 1])]
-    assert mirrored and mirrored == list(np.flatnonzero(flipped))
-    for b in mirrored:
-        swapped = before[b][:, pairs]
-        dist = np.linalg.norm(swapped[:, :, None] - swapped[:, None], axis=-1)
-        dist_after = np.linalg.norm(after[b][:, :, None] - after[b][:, None], axis=-1)
-        np.testing.assert_allclose(dist_after, dist, atol=1e-5)
-        np.testing.assert_allclose(after[b][..., 1], swapped[..., 1], atol=1e-5)  # height
-
-
-def test_time_warp_replays_windows_at_a_speed_within_the_bounds():
-    track = np.arange(40, dtype=np.float32)[None, :, None, None].repeat(32, 0)
-    source = warp_source_frames(10, 0.25)
-    out = time_warp(np.random.default_rng(0), track[:, :source], 10, 0.25)
-    speed = np.diff(out[:, :, 0, 0], axis=1)
-    assert out.shape == (32, 10, 1, 1) and np.all(out[:, 0] == 0)
-    assert np.allclose(speed, speed[:, :1], atol=1e-5)  # constant within a window
-    assert 0.75 - 1e-6 <= speed.min() and speed.max() <= 1.25 + 1e-6
-    assert speed.max() - speed.min() > 0.2
-
-
-def test_time_reverse_plays_the_asked_share_backwards():
-    windows = np.arange(10, dtype=np.float32)[None, :, None, None].repeat(400, 0)
-    out = time_reverse(np.random.default_rng(0), windows, 0.25)
-    backwards = out[:, 0, 0, 0] == 9
-    assert np.all(out[backwards] == windows[:1, ::-1]) and np.all(out[~backwards] == windows[:1])
-    assert 0.2 < backwards.mean() < 0.3
-    assert np.all(time_reverse(np.random.default_rng(0), windows, 0.0) == windows)
-
-
-def test_ease_out_brings_the_asked_share_to_rest_near_the_end_of_the_history():
-    windows = np.arange(75, dtype=np.float32)[None, :, None, None].repeat(400, 0)
-    out = ease_out(np.random.default_rng(0), windows, 0.25, now=30)
-    eased = np.any(out != windows, axis=(1, 2, 3))
-    assert 0.2 < eased.mean() < 0.3 and np.all(out[~eased] == windows[~eased])
-    track = out[eased, :, 0, 0]
-    speed = np.diff(track, axis=1)
-    assert np.all(speed >= 0) and np.all(speed <= 1 + 1e-6)  # slows, never turns back
-    assert np.all(np.diff(speed, axis=1) <= 1e-5)  # never speeds up again
-    assert np.all(track[:, :21] == np.arange(21))  # untouched until 10 frames before now
-    assert np.all(speed[:, 30 + 10 + 25:] == 0)  # at rest 25 frames after that at the latest
-    assert np.all(ease_out(np.random.default_rng(0), windows, 0.0, now=30) == windows)
-    short = ease_out(np.random.default_rng(0), windows, 1.0, now=3)[:, :, 0, 0]
-    assert np.all(short[:, 0] == 0) and np.all(np.diff(short, axis=1) >= 0)  # no wrap-around
-
-
-def test_short_sequences_are_drawn_and_replayed_only_as_fast_as_their_frames_allow():
-    """A speed change needs longer source windows than training keeps; a sequence between
-    the two lengths still counts, its missing frames repeat its last, and the warp never
-    reads past its real frames."""
-    short = np.arange(12, dtype=np.float32)[:, None, None]  # 12 frames: 10 kept, 13 read
-    sampler = WindowSampler([short], warp_source_frames(10, 0.3), shortest=10)
-    windows, real = sampler.sample(np.random.default_rng(0), 200)
-    assert windows.shape == (200, 13, 1, 1) and set(real) == {10, 11, 12}
-    for window, count in zip(windows, real):
-        assert np.all(window[count:] == window[count - 1])
-    out = time_warp(np.random.default_rng(0), windows, 10, 0.3, real)
-    speed = out[:, 1, 0, 0] - out[:, 0, 0, 0]
-    assert np.all(speed <= (real - 1) / 9 + 1e-6) and speed.min() < 0.8
-    with pytest.raises(ValueError, match="10 frames"):
-        WindowSampler([short[:9]], 13, shortest=10)
-
-
-def test_window_sampler_draws_each_group_in_its_share():
-    """Two sources of very different length, weighted to half the windows each."""
-    small, large = np.zeros((20, 1, 1)), np.ones((2000, 1, 1))
-    sampler = WindowSampler([small, large], 10, np.array([0, 1]), (0.5, 0.5))
-    windows, _ = sampler.sample(np.random.default_rng(0), 4000)
-    assert abs(windows[:, 0, 0, 0].mean() - 0.5) < 0.03
-    plain, _ = WindowSampler([small, large], 10).sample(np.random.default_rng(0), 4000)
-    assert plain[:, 0, 0, 0].mean() > 0.98  # by default every window is equally likely
-    only, _ = WindowSampler([small, large], 10, np.array([0, 1]), (0.0, 1.0)).sample(
-        np.random.default_rng(0), 100)
-    assert only.min() == 1.0  # all of the share (--extra-share 1, pretraining): none of 0
-    with pytest.raises(ValueError):
-        WindowSampler([small, large], 10, np.array([0, 1]), (1.0,))
-
-
-def test_window_sampler_balances_classes_inside_a_group():
-    """Two actions of 10 and 990 windows: drawn 1:99 by default, equally with balance 1,
-    and in proportion to the square roots with 0.5; a second source keeps its share."""
-    short, long = np.zeros((19, 1, 1)), np.ones((999, 1, 1))
-    other = np.full((500, 1, 1), 7.0)
-    sequences, labels = [short, long, other], np.array([0, 1, 0])
-    groups, shares = np.array([0, 0, 1]), (0.8, 0.2)
-    rng = np.random.default_rng(0)
-
-    def drawn(balance):
-        sampler = WindowSampler(sequences, 10, groups, shares, labels, balance)
-        first = sampler.sample(rng, 20000)[0][:, 0, 0, 0]
-        return [np.mean(first == v) for v in (0.0, 1.0, 7.0)]
-
-    assert np.allclose(drawn(0.0), [0.8 * 0.01, 0.8 * 0.99, 0.2], atol=0.01)
-    assert np.allclose(drawn(1.0), [0.4, 0.4, 0.2], atol=0.015)
-    root = np.sqrt([10, 990]) / np.sqrt([10, 990]).sum() * 0.8
-    assert np.allclose(drawn(0.5), [*root, 0.2], atol=0.015)
-    with pytest.raises(ValueError):
-        WindowSampler(sequences, 10, groups, shares, labels, 1.5)
-
-
 def test_baselines():
     h = np.cumsum(np.ones((1, 5, 2, 3)), axis=1)  # 1, 2, ... 5
     assert np.allclose(zero_velocity(h, 3), 5.0)
@@ -286,17 +125,6 @@ def test_baselines():
     model = SiMLPe(50, 25, 4, 3, blocks=2)
     hist = torch.randn(2, 50, 4, 3)
     assert model(hist).shape == (2, 25, 4, 3)
-
-
-def test_repair_interpolates_gaps_and_fills_unseen_joints():
-    values = np.zeros((1, 5, 2, 1))
-    values[0, :, 0, 0] = [0, 99, 2, 99, 4]
-    mask = np.ones((1, 5, 2))
-    mask[0, [1, 3], 0] = 0
-    mask[0, :, 1] = 0
-    out = repair(values, mask, fallback=np.array([[0.0], [5.0]]))
-    assert np.allclose(out[0, :, 0, 0], [0, 1, 2, 3, 4])
-    assert np.allclose(out[0, :, 1, 0], 5.0)
 
 
 def test_interpolation_baselines_pass_through_the_keys():
@@ -325,14 +153,6 @@ def test_filling_passes_through_every_observation():
     seen = mask > 0
     np.testing.assert_allclose(out[seen], values[seen], atol=1e-5)
     assert not np.allclose(out[1, 2, 0], values[1, 2, 0])  # the hidden entry is inferred
-
-
-def test_incomplete_mask_hides_the_asked_share():
-    rng = np.random.default_rng(1)
-    mask = incomplete_mask(rng, 4, 50, 25, frame_drop=0.3)
-    assert np.all(mask.sum(axis=(1, 2)) == 35 * 25)
-    mask = incomplete_mask(rng, 200, 50, 25, joint_drop=0.3)
-    assert abs(1 - mask.mean() - 0.3) < 0.01
 
 
 def test_cmu_test_windows_follow_ltd(data_root):
@@ -364,7 +184,6 @@ def test_validation_files_are_one_training_file_per_test_action_held_out(data_ro
 
 def test_validation_is_refused_for_a_model_trained_on_its_files(tmp_path, data_root):
     from motionfield.methods.predict.eval import run
-    from motionfield.methods.predict.infer import checkpoint_meta
     from motionfield.methods.predict.train import train
 
     small = {"hidden": 16, "basis": 4, "features": 4, "field_width": 8, "layers": 1,
@@ -381,7 +200,7 @@ def test_validation_is_refused_for_a_model_trained_on_its_files(tmp_path, data_r
         run(data_root / "cmu_mocap", model=seen, simlpe=baseline, split="validation")
     out = run(data_root / "cmu_mocap", model=held_out, simlpe=baseline, split="validation")
     assert out["split"] == "validation" and "washwindow" not in out["per_action"]
-    assert "held out" in checkpoint_meta(held_out)["data"]
+    assert "held out" in read_meta(held_out)["data"]
 
 
 def test_training_resumes_where_it_stopped(tmp_path, data_root):
@@ -419,40 +238,6 @@ def test_training_resumes_where_it_stopped(tmp_path, data_root):
         torch.testing.assert_close(a[name], b[name])
 
 
-def test_weight_average_is_saved_and_resumes_exactly(tmp_path, data_root):
-    from motionfield.methods.predict.infer import load_checkpoint
-    from motionfield.methods.predict.train import STATE, train
-
-    small = {"hidden": 16, "basis": 4, "features": 4, "field_width": 8, "layers": 1,
-             "heads": 2}
-    config = TrainConfig(steps=3, batch=4, checkpoint_every=1, ema=0.5)
-    train("field", config, tmp_path / "a", data_root, model_config=small, progress=False)
-    # the same run one step per call: the raw weights after each step, from its state
-    run, raw = tmp_path / "b", []
-    for _ in range(3):
-        train("field", config, run, data_root, resume=True, model_config=small,
-              progress=False, stop_after=1)
-        raw.append(torch.load(run / STATE, weights_only=True)["model"])
-    saved = load_checkpoint(run / "model.safetensors").model.state_dict()
-    uninterrupted = load_checkpoint(tmp_path / "a" / "model.safetensors").model.state_dict()
-    name = "joint_codes"
-    expected = 0.25 * raw[0][name] + 0.25 * raw[1][name] + 0.5 * raw[2][name]
-    torch.testing.assert_close(saved[name], expected)
-    assert not torch.equal(saved[name], raw[2][name])  # the average, not the last step
-    for key in uninterrupted:
-        torch.testing.assert_close(uninterrupted[key], saved[key])
-    # resumed the other way, the weights file would be read as what it is not
-    plain = TrainConfig(**{**config.to_dict(), "ema": 0.0})
-    with pytest.raises(ValueError, match=r"ema 0\.5 \(now 0\.0\)"):
-        train("field", plain, run, data_root, resume=True, model_config=small,
-              progress=False)
-    train("field", plain, tmp_path / "plain", data_root, model_config=small, progress=False,
-          stop_after=1)
-    with pytest.raises(ValueError, match=r"ema 0\.0 \(now 0\.5\)"):
-        train("field", config, tmp_path / "plain", data_root, resume=True,
-              model_config=small, progress=False)
-
-
 def test_seeds_train_an_ensemble_answering_the_mean_of_its_members(tmp_path, data_root):
     from motionfield.methods.predict.infer import load_checkpoint, predict_field
     from motionfield.methods.predict.train import train_members
@@ -479,7 +264,6 @@ def test_seeds_train_an_ensemble_answering_the_mean_of_its_members(tmp_path, dat
 
 
 def test_merging_refuses_runs_that_are_not_alike(tmp_path, data_root):
-    from motionfield.methods.predict.infer import checkpoint_meta
     from motionfield.methods.predict.train import merge_members, train
 
     small = {"hidden": 16, "basis": 4, "features": 4, "field_width": 8, "layers": 1,
@@ -494,18 +278,23 @@ def test_merging_refuses_runs_that_are_not_alike(tmp_path, data_root):
     with pytest.raises(ValueError, match="ensemble already"):
         merge_members([both, runs[0]], tmp_path / "x.safetensors")
     # a run saved before a training setting existed may have trained otherwise: refused
-    meta = checkpoint_meta(runs[0])
+    meta = read_meta(runs[0])
     del meta["train"]["short_files"]
     older = tmp_path / "older.safetensors"
     save_file(load_file(runs[0]), older, metadata={"motionfield": json.dumps(meta)})
     with pytest.raises(ValueError, match="differs .* in train.short_files"):
         merge_members([runs[0], older], tmp_path / "y.safetensors")
-    # one that predates an option drawn only when on trained with it off: merged
-    meta = checkpoint_meta(runs[0])
-    del meta["train"]["ease_out"]
+    # one that names a removed option at its off value (as the shipped ones do): merged
+    meta = read_meta(runs[0])
+    meta["train"]["ema"] = 0.0
+    meta["model"]["dropout"] = 0.0
     save_file(load_file(runs[0]), older, metadata={"motionfield": json.dumps(meta)})
     merged = merge_members([runs[0], older], tmp_path / "z.safetensors")
-    assert checkpoint_meta(merged)["train"]["ease_out"] == 0.0
+    assert "ema" not in read_meta(merged)["train"]
+    meta["train"]["ema"] = 0.999  # trained by code that is gone: refused
+    save_file(load_file(runs[0]), older, metadata={"motionfield": json.dumps(meta)})
+    with pytest.raises(ValueError, match="removed training option ema=0.999"):
+        merge_members([runs[0], older], tmp_path / "w.safetensors")
 
 
 def test_extra_data_joins_the_benchmark_task_in_its_share_and_is_credited(data_root,
@@ -535,20 +324,16 @@ def test_extra_data_joins_the_benchmark_task_in_its_share_and_is_credited(data_r
 
 def test_a_run_starts_from_pretrained_weights_keeping_its_own_normalisation(tmp_path,
                                                                              data_root):
-    from motionfield.methods.predict.infer import checkpoint_meta, load_checkpoint
-    from motionfield.methods.predict.train import (
-        initial_weights,
-        saw_validation_files,
-        train,
-        train_members,
-    )
+    from motionfield.methods.predict.infer import load_checkpoint
+    from motionfield.methods.predict.train import saw_validation_files, train, train_members
+    from motionfield.training import initial_weights
 
     small = {"hidden": 16, "basis": 4, "features": 4, "field_width": 8, "layers": 1,
              "heads": 2}
     pretrained = train("field", TrainConfig(steps=2, batch=4), tmp_path / "pre", data_root,
                        model_config=small, progress=False)
     # another normalisation in the pretrained file: the new run keeps its task's own
-    tensors, meta = load_file(pretrained), checkpoint_meta(pretrained)
+    tensors, meta = load_file(pretrained), read_meta(pretrained)
     tensors["mean_pose"] = tensors["mean_pose"] + 100.0
     meta["licence"] = "CC BY-NC 4.0 (pretraining data)"
     save_file(tensors, pretrained, metadata={"motionfield": json.dumps(meta)})
@@ -562,7 +347,7 @@ def test_a_run_starts_from_pretrained_weights_keeping_its_own_normalisation(tmp_
     torch.testing.assert_close(b["joint_codes"], a["joint_codes"])
     assert not torch.allclose(c["joint_codes"], a["joint_codes"])
     torch.testing.assert_close(b["mean_pose"], c["mean_pose"])
-    meta = checkpoint_meta(started)
+    meta = read_meta(started)
     assert "started from weights trained on" in meta["data"]
     assert "CC BY-NC 4.0 (pretraining data)" in meta["licence"]
     # other model settings or an ensemble cannot be started from: refused by name
@@ -585,16 +370,15 @@ def test_a_run_starts_from_pretrained_weights_keeping_its_own_normalisation(tmp_
     pretraining["train"]["extra_share"] = 0.5
     assert saw_validation_files(pretraining)
     # a run folder trained with --seeds: each seed starts from its own
-    folder = TrainConfig(seed=1, init_from=str(tmp_path / "two"))
-    assert initial_weights(folder) == tmp_path / "two" / "seed-1" / "model.safetensors"
-    single = TrainConfig(seed=1, init_from=str(tmp_path / "pre"))
-    assert initial_weights(single) == pretrained
+    assert initial_weights(str(tmp_path / "two"), 1) == (tmp_path / "two" / "seed-1" /
+                                                          "model.safetensors")
+    assert initial_weights(str(tmp_path / "pre"), 1) == pretrained
     with pytest.raises(ValueError, match="no trained run at"):
         train("field", TrainConfig(steps=1, init_from=str(tmp_path / "none")), tmp_path / "z",
               data_root, progress=False)
 
 
-@pytest.mark.parametrize("name", ["cmu", "cmu-simlpe", "smpl"])
+@pytest.mark.parametrize("name", ["cmu", "cmu-simlpe", "smpl", "smpl-simlpe"])
 def test_shipped_checkpoints_load_small_and_say_their_data(name):
     from motionfield.methods.predict.infer import load_checkpoint, shipped_checkpoint
 
@@ -602,10 +386,36 @@ def test_shipped_checkpoints_load_small_and_say_their_data(name):
     assert path.stat().st_size < 5 * 2**20
     ckpt = load_checkpoint(path)
     assert ckpt.meta["data"] and ckpt.meta["licence"]
+    # what a run started from is described, not a folder of the machine it ran on
+    assert not ckpt.meta["train"].get("init_from", "").startswith("/")
+
+
+def test_settings_of_removed_options_load_only_at_their_off_value():
+    from motionfield.methods.predict.config import saved_training
+
+    old = {"joints": 4, "dims": 3, "dropout": 0.0, "mirror_code": False,
+           "refiner_history": False, "refiner": 8}
+    assert ModelConfig.from_dict(old) == ModelConfig(joints=4, dims=3, refiner=8)
+    with pytest.raises(ValueError, match="removed model setting dropout=0.1"):
+        ModelConfig.from_dict({**old, "dropout": 0.1})
+    with pytest.raises(ValueError, match="unknown model settings"):
+        ModelConfig.from_dict({**old, "width": 3})
+    assert saved_training({"steps": 5, "ease_out": 0.0, "ema": 0.0, "velocity_weight": 0.0,
+                           "extra": {}}) == {"steps": 5}
+    with pytest.raises(ValueError, match="ease_out=0.25"):
+        saved_training({"ease_out": 0.25})
+
+
+def test_the_smpl_task_reads_the_data_folder_it_is_given(tmp_path):
+    from motionfield.errors import DataError
+    from motionfield.methods.predict.tasks import load_task
+
+    with pytest.raises(DataError, match=str(tmp_path)):
+        load_task("smpl", tmp_path)
 
 
 def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path):
-    from motionfield.methods.predict.infer import CheckpointError, load_checkpoint
+    from motionfield.methods.predict.infer import load_checkpoint
 
     bad = tmp_path / "x.safetensors"
     bad.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
@@ -732,16 +542,15 @@ def test_eval_cli_on_a_folder_of_bvh_writes_the_table(data_root, tmp_path):
 def test_model_settings_from_the_command_line_are_typed_and_checked():
     from motionfield.methods.predict.cli import _model_settings
 
-    assert _model_settings(["dropout=0.1", "hidden=96", "mirror_code=true"]) == {
-        "dropout": 0.1, "hidden": 96, "mirror_code": True}
-    for bad in (["dropout"], ["joints=3"], ["width=3"], ["hidden=wide"], ["mirror_code=2"]):
+    assert _model_settings(["time_scale=2", "hidden=96"]) == {"time_scale": 2.0, "hidden": 96}
+    for bad in (["refiner"], ["joints=3"], ["width=3"], ["hidden=wide"], ["dropout=0.1"]):
         with pytest.raises(SystemExit):
             _model_settings(bad)
 
 
 @pytest.mark.parametrize("setting, message", [
     ({"refiner": -4}, "refiner=-4"), ({"hidden": 0}, "hidden=0"),
-    ({"dropout": 1.0}, "dropout=1.0"), ({"time_scale": 0.0}, "time_scale=0.0"),
+    ({"time_scale": 0.0}, "time_scale=0.0"),
     ({"hidden": 30, "heads": 4}, "not a multiple of heads")])
 def test_impossible_model_settings_are_refused_by_name(setting, message):
     with pytest.raises(ValueError, match=message):
@@ -752,14 +561,11 @@ def test_velocity_error_scores_steps_not_positions():
     from motionfield.methods.predict.train import velocity_error
 
     future = torch.randn(2, 6, 4, 3)
-    start = torch.randn(2, 1, 4, 3)
-    track = torch.cat([start, future], 1)
-    assert velocity_error(track, start, future) == 0
-    assert velocity_error(track + 5.0, start, future) < 1e-5  # a shifted track, same steps
-    jump = track.clone()
-    jump[:, 1:] += 1.0  # the prediction leaps away from the last observed frame
-    assert velocity_error(jump, start, future) > 0.1
-    assert velocity_error(jump[:, 1:], None, future) < 1e-5  # without the start: no leap
+    assert velocity_error(future, future) == 0
+    assert velocity_error(future + 5.0, future) < 1e-5  # a shifted track, same steps
+    jump = future.clone()
+    jump[:, 3:] += 1.0  # a leap in the middle
+    assert velocity_error(jump, future) > 0.1
 
 
 def test_train_cli_refuses_a_seed_twice_or_seed_with_seeds(tmp_path, capsys):
@@ -771,21 +577,6 @@ def test_train_cli_refuses_a_seed_twice_or_seed_with_seeds(tmp_path, capsys):
         main(["train", "predict", "--seed", "1", "--seeds", "2", "3", "-o", str(tmp_path)])
     assert "not allowed with argument" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
-
-
-def test_ratio_intervals_are_paired_over_windows():
-    from motionfield.methods.predict.eval import ratio_intervals
-
-    rng = np.random.default_rng(0)
-    theirs = {"a": rng.uniform(20, 200, 8), "b": rng.uniform(20, 60, 8)}
-    half = ratio_intervals({k: v / 2 for k, v in theirs.items()}, theirs, draws=500)
-    for r in half.values():  # the same windows redrawn for both: always exactly half
-        assert np.isclose(r["ratio"], 0.5) and np.isclose(r["low"], 0.5)
-        assert np.isclose(r["high"], 0.5)
-    noisy = ratio_intervals({k: v * rng.uniform(0.5, 1.5, 8) for k, v in theirs.items()},
-                            theirs, draws=500)
-    for r in noisy.values():
-        assert r["low"] < r["ratio"] < r["high"]
 
 
 def test_train_cli_refuses_impossible_training_settings(tmp_path, capsys):

@@ -141,9 +141,11 @@ def fingerprint(jobs: list[ClipJob]) -> str:
 
 
 def build(source: str, out: Path | None = None, workers: int = 0,
-          progress: bool = True) -> Path:
-    """Build (or find up to date) the set for `source`; returns its folder."""
-    root, name = _resolve(source)
+          progress: bool = True, data_root: Path | None = None) -> Path:
+    """Build (or find up to date) the set for `source`, a named source (found in the
+    unpacked data folder `data_root`, by default the unpacked archives) or a folder of BVH
+    files; returns its folder."""
+    root, name = _resolve(source, data_root)
     jobs = list_jobs(name, root)
     if not jobs:
         raise DataError(f"no clips found in {root}")
@@ -164,10 +166,15 @@ def build(source: str, out: Path | None = None, workers: int = 0,
     return dest
 
 
-def _resolve(source: str) -> tuple[Path, str]:
-    if source in NAMED_SOURCES:
+def _resolve(source: str, data_root: Path | None = None) -> tuple[Path, str]:
+    if source in NAMED_SOURCES and data_root is None:
         return sources.source_path(NAMED_SOURCES[source].split("/")[0]).parent / \
             NAMED_SOURCES[source], source
+    if source in NAMED_SOURCES:
+        root = Path(data_root) / NAMED_SOURCES[source]
+        if not root.is_dir():
+            raise DataError(f"{source}: no {NAMED_SOURCES[source]} in {data_root}")
+        return root, source
     path = Path(source)
     if not path.is_dir():
         raise DataError(f"unknown source {source!r}: use one of {', '.join(NAMED_SOURCES)} "

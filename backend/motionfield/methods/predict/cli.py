@@ -28,16 +28,8 @@ def add_train(sub) -> None:
                    help="replay windows up to this much slower or faster (0: off)")
     p.add_argument("--time-reverse", type=float, default=0.0,
                    help="share of the training windows played backwards (0: off)")
-    p.add_argument("--ease-out", type=float, default=0.0,
-                   help="share of the training windows that slow to a stop around the end "
-                   "of the history (0: off)")
-    p.add_argument("--ema", type=float, default=0.0,
-                   help="save an exponential moving average of the weights with this decay "
-                   "per step, e.g. 0.999 (0: the last step's weights)")
     p.add_argument("--fill-weight", type=float, default=0.5,
                    help="weight of the error over the history (gap filling) in the field's loss")
-    p.add_argument("--velocity-weight", type=float, default=0.0,
-                   help="weight of the future's frame-to-frame step error in the field's loss")
     p.add_argument("--extra-data", nargs="+", default=[], metavar="SET",
                    help="cmu task: built sets whose training split joins the benchmark's "
                    "(bandai-namco-1, bandai-namco-2), on its skeleton")
@@ -54,7 +46,8 @@ def add_train(sub) -> None:
                    help="the most of a damaged history's frames hidden in training")
     p.add_argument("--skip-short-files", dest="short_files", action="store_false",
                    help="leave out files shorter than the speed change's source window (how "
-                   "training drew windows before 2026-11-30)")
+                   "training drew windows before 2026-11-30, and how the shipped SMPL "
+                   "checkpoints were trained)")
     p.add_argument("--hold-out-validation", action="store_true",
                    help="cmu task: train without the validation files (one training file of "
                    "each test action), to compare recipes with eval predict --split validation")
@@ -64,7 +57,7 @@ def add_train(sub) -> None:
                    "ones, e.g. pretrained with --extra-share 1; same model settings")
     p.add_argument("--set", dest="model_settings", action="append", default=[],
                    metavar="NAME=VALUE", help="a model setting of the field (config.ModelConfig), "
-                   "e.g. --set dropout=0.1; repeatable")
+                   "e.g. --set refiner=256; repeatable")
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
     p.add_argument("--resume", action="store_true", help="continue the run in --output")
@@ -95,10 +88,8 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(task=args.task, steps=args.steps, batch=args.batch, lr=args.lr,
                          seed=args.seed, augment=args.augment,
                          speed_change=args.speed_change, time_reverse=args.time_reverse,
-                         ease_out=args.ease_out, ema=args.ema,
-                         fill_weight=args.fill_weight,
-                         weight_decay=args.weight_decay,
-                         velocity_weight=args.velocity_weight, extra_data=tuple(args.extra_data),
+                         fill_weight=args.fill_weight, weight_decay=args.weight_decay,
+                         extra_data=tuple(args.extra_data),
                          extra_share=args.extra_share, action_balance=args.action_balance,
                          short_files=args.short_files,
                          hold_out_validation=args.hold_out_validation,
@@ -115,7 +106,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _model_settings(pairs: list[str]) -> dict:
-    """["dropout=0.1", "hidden=192"] -> {"dropout": 0.1, "hidden": 192}, typed as in
+    """["refiner=256", "time_scale=2"] -> {"refiner": 256, "time_scale": 2.0}, typed as in
     ModelConfig; an unknown name or a bad value is an error."""
     import dataclasses
 
@@ -139,10 +130,6 @@ def _model_settings(pairs: list[str]) -> dict:
 def _typed(kind, value: str):
     """A --set value as its setting's type (the dataclass annotation, a type or its name)."""
     kind = getattr(kind, "__name__", kind)
-    if kind == "bool":
-        if value.lower() not in ("0", "1", "true", "false"):
-            raise ValueError(value)
-        return value.lower() in ("1", "true")
     return float(value) if kind == "float" else int(value)
 
 

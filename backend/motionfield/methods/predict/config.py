@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -18,17 +18,10 @@ class ModelConfig:
     field_width : width of the modulated time features (the costly (B, T, J, .) tensor)
     frequencies, time_scale : Fourier features sin/cos(2^l pi t / time_scale), l < frequencies
     layers, heads : the attention across joints that mixes the per-joint codes
-    dropout : in training, on the per-joint tokens and inside the attention (regularises the
-        generic part, which otherwise overfits the benchmark's 32 training files)
-    mirror_code : a learned code added to every joint token of a window that training
-        mirrored, so the field learns from mirrored motion without forgetting which side is
-        which (people are not symmetric: a right-handed dribble); real input gets none
     refiner : width of a cross-joint correction applied to the fitted field at each time,
         seeing every joint's fitted value there (0: off). The fit is per joint; this lets
         the body's motion as a whole shape each joint's future (siMLPe mixes joints in
         every block).
-    refiner_history : the refiner also sees the whole body's history (every joint's
-        coefficients on the encoder's temporal basis), not only the fitted pose at each time
     """
 
     joints: int
@@ -41,10 +34,7 @@ class ModelConfig:
     time_scale: float = 4.0
     layers: int = 2
     heads: int = 4
-    dropout: float = 0.0
-    mirror_code: bool = False
     refiner: int = 0
-    refiner_history: bool = False
 
     def __post_init__(self):
         sizes = ("joints", "dims", "hidden", "basis", "features", "field_width",
@@ -52,8 +42,6 @@ class ModelConfig:
         bad = [f"{name}={getattr(self, name)}" for name in sizes if getattr(self, name) < 1]
         if self.refiner < 0:
             bad.append(f"refiner={self.refiner} (0 switches it off)")
-        if not 0.0 <= self.dropout < 1.0:
-            bad.append(f"dropout={self.dropout} (from 0 up to 1)")
         if self.time_scale <= 0:
             bad.append(f"time_scale={self.time_scale} (seconds, above 0)")
         if self.heads >= 1 and self.hidden % self.heads:
@@ -66,6 +54,9 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
+        """Saved settings; those of options since removed are dropped at their off value
+        (the shipped checkpoints carry them so) and refused otherwise."""
+        data = without_removed(data, REMOVED_MODEL_OPTIONS, "model setting")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
@@ -73,30 +64,49 @@ class ModelConfig:
         return cls(**data)
 
 
+# Options tried and not kept (docs/predict.md tells how they did; git keeps their code),
+# each with the value that meant "off": saved settings may still name them at that value.
+REMOVED_MODEL_OPTIONS = {"dropout": 0.0, "mirror_code": False, "refiner_history": False}
+REMOVED_TRAIN_OPTIONS = {"ease_out": 0.0, "ema": 0.0, "velocity_weight": 0.0, "extra": {}}
+
+
+def without_removed(saved: dict, removed: dict, what: str) -> dict:
+    """`saved` settings less the removed options at their off value; ValueError naming a
+    removed option that was on (such weights were trained by code that is gone)."""
+    on = [f"{name}={saved[name]!r}" for name, off in removed.items()
+          if name in saved and saved[name] != off]
+    if on:
+        raise ValueError(f"trained with the removed {what} {', '.join(on)} (in git history "
+                         "only): not loadable by this version")
+    return {name: value for name, value in saved.items() if name not in removed}
+
+
+def saved_training(saved: dict) -> dict:
+    """A checkpoint's training settings as this version reads them (without_removed)."""
+    return without_removed(saved, REMOVED_TRAIN_OPTIONS, "training option")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. `history`/`future` are frame counts of the training windows;
     `incomplete` is the share of batches whose history has frames and joints hidden;
-    `augment` applies the task's augmentation (CMU: mirroring; SMPL: turns about the
-    vertical) to every batch; `speed_change` replays each window up to that much slower or
-    faster (0: off); `fill_weight` weighs the error over the history (gaps filled) against
-    the future's (field only); `velocity_weight` adds the error of the future's
-    frame-to-frame steps (field only; siMLPe always has it); `extra_data` names built sets
-    (`motionfield data build`) whose training split joins the task's own data, drawn for
-    `extra_share` of the windows (CMU task: on the benchmark's skeleton, see
-    io/smpl_to_cmu.py); `action_balance` evens out how often each action of the task's own
-    data is drawn (0: every window equally likely, so long files dominate; 1: every action
-    equally often; data.WindowSampler); `short_files` keeps files shorter than the speed
-    change's source window (each replayed only as fast as its frames allow; False: left
-    out, as training did before 2026-11-30, which is how smpl_field was trained);
-    `time_reverse` plays that share of the windows backwards; `ease_out` brings that share
-    to rest around the end of the history (data.ease_out); `ema` keeps an exponential
-    moving average of the weights with that decay per step and saves it instead of the
-    last step's weights (0: off); `hold_out_validation` (CMU
-    task) trains without the validation files, so that `motionfield eval predict --split
-    validation` can compare recipes without looking at the test windows; `init_from` starts
-    from a trained run's learned weights instead of fresh ones (a weights file, or a run
-    folder: its `seed-N/` for this seed where it has one; train.initial_weights), with a
+    `augment` applies the task's augmentation (CMU: mirroring; SMPL: mirroring and turns
+    about the vertical) to every batch; `speed_change` replays each window up to that much
+    slower or faster (0: off); `fill_weight` weighs the error over the history (gaps
+    filled) against the future's (field only); `extra_data` names built sets (`motionfield
+    data build`) whose training split joins the task's own data, drawn for `extra_share`
+    of the windows (CMU task: on the benchmark's skeleton, see io/smpl_to_cmu.py);
+    `action_balance` evens out how often each action of the task's own data is drawn (0:
+    every window equally likely, so long files dominate; 1: every action equally often;
+    data.windows.WindowSampler); `short_files` keeps files shorter than the speed change's
+    source window (each replayed only as fast as its frames allow; False: left out, as
+    training did before 2026-11-30, which is how both shipped SMPL checkpoints were
+    trained); `time_reverse` plays that share of the windows backwards;
+    `hold_out_validation` (CMU task) trains without the validation files, so that
+    `motionfield eval predict --split validation` can compare recipes without looking at
+    the test windows; `init_from` starts from a trained run's learned weights instead of
+    fresh ones (a weights file, or a run folder: its `seed-N/` for this seed where it has
+    one; training.initial_weights), with a
     fresh optimiser and schedule: pretraining on other data, then this run's."""
 
     task: str = "cmu"
@@ -113,10 +123,7 @@ class TrainConfig:
     augment: bool = True
     speed_change: float = 0.2
     time_reverse: float = 0.0
-    ease_out: float = 0.0
-    ema: float = 0.0
     fill_weight: float = 0.5
-    velocity_weight: float = 0.0
     extra_data: tuple[str, ...] = ()
     extra_share: float = 0.5
     action_balance: float = 0.0
@@ -124,7 +131,6 @@ class TrainConfig:
     hold_out_validation: bool = False
     checkpoint_every: int = 500
     init_from: str = ""
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         bad = [f"{name}={getattr(self, name)} ({rule})"
@@ -159,9 +165,8 @@ _TRAIN_RULES = {
     "history": (_count, "at least 1"), "future": (_count, "at least 1"),
     "checkpoint_every": (_count, "at least 1"),
     "lr": (lambda v: v > 0.0, "above 0"), "weight_decay": (_non_negative, "at least 0"),
-    "fill_weight": (_non_negative, "at least 0"), "velocity_weight": (_non_negative, "at least 0"),
+    "fill_weight": (_non_negative, "at least 0"),
     "incomplete": (_share, "from 0 to 1"), "time_reverse": (_share, "from 0 to 1"),
-    "ease_out": (_share, "from 0 to 1"), "ema": (_partial_share, "from 0 up to 1"),
     "extra_share": (_share, "from 0 to 1"), "action_balance": (_share, "from 0 to 1"),
     "max_frame_drop": (_partial_share, "from 0 up to 1"),
     "max_joint_drop": (_partial_share, "from 0 up to 1"),

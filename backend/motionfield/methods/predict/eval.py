@@ -22,27 +22,22 @@ on the shipped skeleton, root translation included; an "action" is the file's fo
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from motionfield import evaluation
+from motionfield.data.windows import incomplete_mask, interpolate_observed, repair
 from motionfield.methods.predict.baselines import (
     constant_velocity,
     cubic_interpolation,
     zero_velocity,
 )
 from motionfield.methods.predict.data import (
-    CMU_FRAME_TIME,
     CMU_SEED,
     CMU_TARGET_FRAMES,
     CmuBenchmark,
-    incomplete_mask,
-    interpolate_observed,
     ltd_windows,
-    repair,
 )
 from motionfield.methods.predict.infer import (
     Checkpoint,
@@ -52,6 +47,7 @@ from motionfield.methods.predict.infer import (
     predict_simlpe,
     shipped_checkpoint,
 )
+from motionfield.metrics import mpjpe
 
 HORIZONS_MS = (80, 160, 320, 400, 560, 1000)
 HISTORY = 50
@@ -65,10 +61,7 @@ PUBLISHED = {
 }
 PROTOCOL = __doc__.split("\n\n")[1].replace("\n", " ")
 FOLDER_PROTOCOL = __doc__.split("\n\n")[2].replace("\n", " ")
-
-def horizon_frames(frame_time: float = CMU_FRAME_TIME) -> list[int]:
-    """Index in the predicted frames of each horizon: 80 ms at 40 ms frames is index 1."""
-    return [int(round(h / 1000 / frame_time)) - 1 for h in HORIZONS_MS]
+RATIOS = {"ours_vs_simlpe_400ms": "ours / siMLPe at 400 ms"}
 
 
 def methods(ours: Checkpoint, simlpe: Checkpoint | None, fallback: np.ndarray) -> dict:
@@ -108,7 +101,7 @@ def key_frames(frames: int, spacing: int) -> np.ndarray:
 
 
 def evaluate_fill(windows: dict[str, np.ndarray], ours: Checkpoint,
-                  errors: Callable[[np.ndarray, str, slice], np.ndarray]) -> dict:
+                  positions: evaluation.Positions) -> dict:
     """{condition: {method: {action: {spacing_ms: mm}}}}: the history's in-betweens from
     sparse keys, complete or missing 30% of their joint entries."""
     table = fill_methods(ours)
@@ -125,69 +118,29 @@ def evaluate_fill(windows: dict[str, np.ndarray], ours: Checkpoint,
                 mask[:, -1] = 1.0  # the last key is whole
                 for name, method in table.items():
                     filled = method(t[keys], win[:, keys], mask, t)
-                    err = errors(filled, action, slice(0, HISTORY))[:, between].mean()
-                    results[condition][name].setdefault(action, {})[ms] = float(err)
+                    predicted, true = positions(filled, action, slice(0, HISTORY))
+                    err = mpjpe(predicted[:, between], true[:, between])
+                    results[condition][name].setdefault(action, {})[ms] = err
     return results
 
 
 def evaluate(windows: dict[str, np.ndarray], ours: Checkpoint, simlpe: Checkpoint | None,
-             errors: Callable[[np.ndarray, str, slice], np.ndarray],
-             conditions: dict = CONDITIONS) -> dict:
-    """The full table {condition: {method: {action: {horizon_ms: mm}}}}, the filling
-    table (evaluate_fill) and timings.
+             positions: evaluation.Positions, conditions: dict = CONDITIONS) -> dict:
+    """The prediction table (evaluation.evaluate) of ours and the baselines, the filling
+    table (evaluate_fill), timings and ours / siMLPe at 400 ms.
 
-    windows : {action: (B, 50 + 25, J, D)} model values; errors(values, action, frames)
-    gives the mean joint error (B, frames) of each of that action's windows against the
-    truth's `frames` (a slice of the window).
+    windows : {action: (B, 50 + 25, J, D)} model values; positions(values, action, frames)
+    gives the predicted and true joint positions of that action's windows at `frames` (a
+    slice of the window).
     """
-    future = slice(HISTORY, None)
     table = methods(ours, simlpe, ours.model.mean_pose.numpy())
-    frames = horizon_frames(ours.frame_time)
-    results: dict = {c: {m: {} for m in table} for c in conditions}
-    seconds = {m: 0.0 for m in table}
-    per_window: dict = {m: {} for m in table}  # complete history, 400 ms: {action: (B,)}
-    for action, win in windows.items():
-        history = win[:, :HISTORY]
-        for condition, (frame_drop, joint_drop) in conditions.items():
-            rng = np.random.default_rng(CMU_SEED)
-            mask = incomplete_mask(rng, len(win), HISTORY, win.shape[2], frame_drop,
-                                   joint_drop)
-            for name, method in table.items():
-                start = time.perf_counter()
-                pred = method(history, mask)
-                seconds[name] += time.perf_counter() - start
-                err = errors(pred, action, future)
-                results[condition][name][action] = {str(h): float(err[:, f].mean())
-                                                    for h, f in zip(HORIZONS_MS, frames)}
-                if condition == "complete":
-                    per_window[name][action] = err[:, frames[HORIZONS_MS.index(400)]]
-    out = {"results": results, "fill": evaluate_fill(windows, ours, errors),
-           "seconds": seconds}
+    out = evaluation.evaluate(windows, table, positions, HISTORY, 1 / ours.frame_time,
+                              HORIZONS_MS, conditions, CMU_SEED)
+    out["fill"] = evaluate_fill(windows, ours, positions)
+    per_window = out.pop("per_window")
     if "simlpe" in per_window and "complete" in conditions:
-        out["ours_vs_simlpe"] = ratio_intervals(per_window["ours"], per_window["simlpe"])
-    return out
-
-
-def ratio_intervals(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray],
-                    draws: int = 10000) -> dict:
-    """Ours / theirs at 400 ms per action and for the average over actions, with a 95%
-    paired bootstrap interval over each action's windows (redrawn with replacement, the
-    same windows for both methods): how far a test of 8 windows per action can be trusted.
-    {action or "average": {"ratio", "low", "high"}}."""
-    rng = np.random.default_rng(CMU_SEED)
-    resampled = {}
-    for action in ours:
-        picks = rng.integers(0, len(ours[action]), (draws, len(ours[action])))
-        resampled[action] = (ours[action][picks].mean(1), theirs[action][picks].mean(1))
-    point = {a: (ours[a].mean(), theirs[a].mean()) for a in ours}
-    point["average"] = tuple(np.mean([point[a][i] for a in ours]) for i in (0, 1))
-    resampled["average"] = tuple(np.mean([resampled[a][i] for a in ours], axis=0)
-                                 for i in (0, 1))
-    out = {}
-    for name, (a, b) in resampled.items():
-        low, high = np.percentile(a / b, [2.5, 97.5])
-        out[name] = {"ratio": float(point[name][0] / point[name][1]),
-                     "low": float(low), "high": float(high)}
+        out["ours_vs_simlpe"] = evaluation.bootstrap_ratio(per_window["ours"],
+                                                           per_window["simlpe"], CMU_SEED)
     return out
 
 
@@ -199,12 +152,11 @@ def evaluate_cmu(data: Path, ours: Checkpoint, simlpe: Checkpoint | None,
     full_windows = bench.test_windows(HISTORY, split)
     windows = {a: w[:, :, bench.used].astype(np.float32) for a, w in full_windows.items()}
 
-    def errors(pred, action, frames):
+    def positions(pred, action, frames):
         truth = full_windows[action][:, frames]
-        full = bench.full_pose(pred, truth)  # LTD's 38 joints
-        return np.linalg.norm(full - truth, axis=-1).mean(axis=2)
+        return bench.full_pose(pred, truth), truth  # LTD's 38 joints
 
-    return evaluate(windows, ours, simlpe, errors, conditions)
+    return evaluate(windows, ours, simlpe, positions, conditions)
 
 
 def evaluate_folder(folder: Path, ours: Checkpoint, simlpe: Checkpoint | None,
@@ -212,29 +164,31 @@ def evaluate_folder(folder: Path, ours: Checkpoint, simlpe: Checkpoint | None,
     """Any folder of BVH files (see the module notes)."""
     import torch
 
-    from motionfield.methods.predict.smpl_task import SmplLoss
+    from motionfield.body.tokens import SmplLoss
 
-    positions = SmplLoss().positions
+    forward_kinematics = SmplLoss().positions
     windows = bvh_folder_windows(folder)
 
-    def errors(pred, action, frames):
+    def millimetres(tokens):
         with torch.no_grad():
-            p = positions(torch.as_tensor(pred))
-            t = positions(torch.as_tensor(windows[action][:, frames]))
-        return 1000.0 * (p - t).norm(dim=-1).mean(dim=2).numpy()
+            return 1000.0 * forward_kinematics(torch.as_tensor(tokens)).numpy()
 
-    return evaluate(windows, ours, simlpe, errors, conditions)
+    def positions(pred, action, frames):
+        return millimetres(pred), millimetres(windows[action][:, frames])
+
+    return evaluate(windows, ours, simlpe, positions, conditions)
 
 
 def bvh_folder_windows(folder: Path) -> dict[str, np.ndarray]:
     """{folder name: (B, 75, 25, 6)} SMPL token windows, 8 per file longer than 3 s."""
+    from motionfield.body.tokens import clip_tokens
     from motionfield.data.build import build, load_set
-    from motionfield.methods.predict.smpl_task import clip_tokens
+    from motionfield.methods.predict.tasks import SMPL_FPS
 
     data = load_set(build(str(folder), progress=True))
     out: dict[str, list] = {}
     for i, clip in enumerate(data.clips):
-        tokens = clip_tokens(data, i)
+        tokens = clip_tokens(data, i, SMPL_FPS)
         if len(tokens) > HISTORY + CMU_TARGET_FRAMES:
             folder_name = clip["labels"].get("folder", ".")
             action = "all" if folder_name in ("", ".") else folder_name
@@ -244,23 +198,11 @@ def bvh_folder_windows(folder: Path) -> dict[str, np.ndarray]:
     return {a: np.concatenate(w) for a, w in out.items()}
 
 
-def average(per_action: dict) -> dict:
-    """Mean over actions of each horizon."""
-    actions = list(per_action.values())
-    return {h: float(np.mean([a[h] for a in actions])) for h in actions[0]}
-
-
 def report(raw: dict, ours_path: Path, simlpe_path: Path | None, benchmark: bool) -> dict:
     """The JSON the CLI writes: each method -> {horizon_ms: mm} averaged over the actions
-    (complete history); per-action and incomplete-history tables under their own keys."""
-    res = raw["results"]
-    out: dict = {m: average(per) for m, per in res["complete"].items()}
-    out["per_action"] = res["complete"]
-    out["incomplete"] = {c: {"average": {m: average(per) for m, per in table.items()},
-                             "per_action": table}
-                         for c, table in res.items() if c != "complete"}
-    out["fill"] = {c: {"average": {m: average(per) for m, per in table.items()},
-                       "per_action": table} for c, table in raw["fill"].items()}
+    (complete history); per-action, incomplete-history and filling tables under their own
+    keys (evaluation.summary)."""
+    out = evaluation.summary(raw["results"], raw["fill"])
     if benchmark:
         out["published"] = PUBLISHED
     out["protocol"] = PROTOCOL if benchmark else FOLDER_PROTOCOL
@@ -297,7 +239,7 @@ def run(data: Path, json_out: Path | None = None, model: Path | None = None,
     out = report(raw, ours_path, simlpe_path, benchmark)
     out["split"] = split if benchmark else "folder"
     if json_out:
-        Path(json_out).write_text(json.dumps(out, indent=1))
+        evaluation.write_report(out, json_out)
     return out
 
 
@@ -311,20 +253,4 @@ def _check_split(path: Path, checkpoint: Checkpoint, split: str) -> None:
 
 def format_table(out: dict) -> str:
     """The averages as a plain-text table, ours and the baselines, each condition."""
-    lines = [f"{'method':<20}" + "".join(f"{h:>8}" for h in HORIZONS_MS)]
-    blocks = [("complete history", {m: out[m] for m in out["per_action"]})]
-    blocks += [(c, v["average"]) for c, v in out["incomplete"].items()]
-    for title, table in blocks:
-        lines.append(f"-- {title}")
-        for name, row in table.items():
-            lines.append(f"{name:<20}" + "".join(f"{row[str(h)]:8.2f}" for h in HORIZONS_MS))
-    if "ours_vs_simlpe_400ms" in out:
-        lines.append("-- ours / siMLPe at 400 ms (95% paired bootstrap interval over windows)")
-        for name, r in out["ours_vs_simlpe_400ms"].items():
-            lines.append(f"{name:<20}{r['ratio']:8.3f}   [{r['low']:.3f}, {r['high']:.3f}]")
-    for condition, fill in out["fill"].items():
-        spacings = list(next(iter(fill["average"].values())))
-        lines.append(f"-- filling between {condition} keys, ms apart: " + ", ".join(spacings))
-        for name, row in fill["average"].items():
-            lines.append(f"{name:<20}" + "".join(f"{row[s]:8.2f}" for s in spacings))
-    return "\n".join(lines)
+    return evaluation.format_table(out, RATIOS)

@@ -1,43 +1,35 @@
 """Loading trained predictors and asking them for any future (or missing) times.
 
-Checkpoints are safetensors files whose metadata holds the model kind, its settings, the
-task, and the data and licence it was trained on; nothing is unpickled.
+Checkpoints (motionfield.checkpoints) hold the model kind, its settings, the task, and the
+data and licence it was trained on in their metadata; nothing is unpickled.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file
 
-from motionfield.errors import MotionfieldError
+from motionfield.body.tokens import ROOT_TOKEN, motion_to_tokens
+from motionfield.checkpoints import CheckpointError, read_checkpoint, shipped
+from motionfield.data.windows import interpolate_observed
 from motionfield.methods.predict.baselines import SiMLPe
 from motionfield.methods.predict.config import ModelConfig
-from motionfield.methods.predict.data import interpolate_observed
 from motionfield.methods.predict.model import MotionField
 
+METHOD = "predict"
+KINDS = ("field", "simlpe")
 SHIPPED = {"cmu": "cmu_field.safetensors", "cmu-simlpe": "cmu_simlpe.safetensors",
            "smpl": "smpl_field.safetensors", "smpl-simlpe": "smpl_simlpe.safetensors"}
-
-
-class CheckpointError(MotionfieldError):
-    """A checkpoint that is missing, not ours, or does not fit its own settings."""
 
 
 def shipped_checkpoint(name: str) -> Path:
     """The path of a checkpoint shipped in motionfield.assets/predict."""
     if name not in SHIPPED:
         raise CheckpointError(f"no shipped predictor {name!r}: one of {', '.join(SHIPPED)}")
-    path = Path(str(resources.files("motionfield.assets") / "predict" / SHIPPED[name]))
-    if not path.exists():
-        raise CheckpointError(f"{path} is missing: train it with `motionfield train predict`")
-    return path
+    return shipped(METHOD, SHIPPED[name])
 
 
 class Ensemble(torch.nn.Module):
@@ -71,16 +63,9 @@ class Checkpoint:
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """A trained predictor, in eval mode."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        meta = checkpoint_meta(path)
-        tensors = load_file(path)
-    except (KeyError, ValueError, OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: not a motionfield predictor ({exc})") from exc
+    meta, tensors = read_checkpoint(Path(path), METHOD)
     kind = meta.get("kind")
-    if kind not in ("field", "simlpe"):
+    if kind not in KINDS:
         raise CheckpointError(f"{path}: unknown model kind {kind!r}")
     members = meta.get("members", 0)
     if not isinstance(members, int) or members < 0:
@@ -88,20 +73,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     try:
         model = (Ensemble([build_trained(kind, meta["model"]) for _ in range(members)])
                  if members else build_trained(kind, meta["model"]))
-    except (TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: bad model settings ({exc})") from exc
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit the stored settings") from exc
     return Checkpoint(kind, model.eval(), meta)
-
-
-def checkpoint_meta(path: Path) -> dict:
-    """The settings, data and licence a checkpoint's safetensors metadata holds (KeyError
-    for a safetensors file that is not ours)."""
-    with safe_open(str(path), framework="pt") as handle:
-        return json.loads((handle.metadata() or {})["motionfield"])
 
 
 def build_trained(kind: str, settings: dict) -> torch.nn.Module:
@@ -185,7 +163,6 @@ def continue_smpl(checkpoint: Checkpoint, rotations: np.ndarray, root_translatio
     """
     from motionfield.body.rotations import matrix_to_quat, sixd_to_matrix
     from motionfield.body.skeleton import smpl_skeleton
-    from motionfield.methods.predict.smpl_task import ROOT_TOKEN, motion_to_tokens
     from motionfield.motion import Motion
 
     _check_smpl_field(checkpoint)
@@ -218,7 +195,6 @@ def fill_smpl(checkpoint: Checkpoint, rotations: np.ndarray, root_translation: n
     on the history window that ends at the stretch's end, so keys on both sides of a gap
     count. Queries after the last observation are refused: continue_smpl answers those."""
     from motionfield.body.rotations import matrix_to_quat, sixd_to_matrix
-    from motionfield.methods.predict.smpl_task import ROOT_TOKEN, motion_to_tokens
 
     _check_smpl_field(checkpoint)
     times = np.asarray(times, dtype=np.float64)

@@ -91,11 +91,8 @@ class MotionField(nn.Module):
         self.basis = _mlp([time_in, c.hidden, c.basis])
         self.log_basis_ridge = nn.Parameter(torch.tensor(math.log(1e-2)))
         self.joint_codes = nn.Parameter(torch.randn(c.joints, c.hidden) * 0.02)
-        if c.mirror_code:
-            self.mirror_code = nn.Parameter(torch.zeros(c.joints, c.hidden))
         self.token_in = _mlp([c.basis * c.dims + 1, c.hidden, c.hidden])
-        self.token_dropout = nn.Dropout(c.dropout)
-        layer = nn.TransformerEncoderLayer(c.hidden, c.heads, 2 * c.hidden, dropout=c.dropout,
+        layer = nn.TransformerEncoderLayer(c.hidden, c.heads, 2 * c.hidden, dropout=0.0,
                                            batch_first=True, norm_first=True,
                                            activation="gelu")
         self.mixer = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
@@ -113,7 +110,6 @@ class MotionField(nn.Module):
         nn.init.zeros_(self.observation_weight.bias)
         if c.refiner:  # starts as the identity: the plain field
             inputs = c.joints * c.dims + time_in + c.hidden
-            inputs += c.joints * c.basis * c.dims if c.refiner_history else 0
             self.refiner = _mlp([inputs, c.refiner, c.refiner, c.joints * c.dims])
             nn.init.zeros_(self.refiner[-1].weight)
             nn.init.zeros_(self.refiner[-1].bias)
@@ -142,15 +138,10 @@ class MotionField(nn.Module):
         basis = self.basis(self.time_features(t_obs))  # (B, N, F)
         return masked_ridge(basis, residuals, mask, self.log_basis_ridge.exp())
 
-    def encode(self, coeffs: torch.Tensor, mask: torch.Tensor,
-               mirrored: torch.Tensor | None = None) -> torch.Tensor:
-        """Joint codes z (B, J, H) from the history's coefficients; `mirrored` (B,) marks
-        training windows the augmentation mirrored (config.mirror_code)."""
+    def encode(self, coeffs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Joint codes z (B, J, H) from the history's coefficients."""
         seen = mask.mean(dim=1)[..., None]  # share of frames observed per joint
         tokens = self.token_in(torch.cat([coeffs.flatten(2), seen], -1)) + self.joint_codes
-        if self.config.mirror_code and mirrored is not None:
-            tokens = tokens + mirrored.to(tokens.dtype)[:, None, None] * self.mirror_code
-        tokens = self.token_dropout(tokens)
         return self.mixer_norm(self.mixer(tokens))
 
     def field_features(self, t: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
@@ -161,26 +152,22 @@ class MotionField(nn.Module):
         return self.features(v)
 
     def refine(self, out: torch.Tensor, times: torch.Tensor, codes: torch.Tensor,
-               last: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+               last: torch.Tensor) -> torch.Tensor:
         """Cross-joint correction of the fitted field `out` (B, T, J, D) (normalised
         residuals from the anchors) at `times` (B, T), the observed times first: at each
         time an MLP sees every joint's value there, the time and the pooled joint codes.
         It sees no absolute pose: given one, it got worse on the actions the training data
         has least of (docs/predict.md). Taken relative to its value at each joint's last
         observation (`last` (B, J), an index into `times`), so the prediction still starts
-        at the anchor. With config.refiner_history it also sees the whole body's history,
-        every joint's coefficients `coeffs` (B, J, basis, D), as siMLPe does."""
+        at the anchor."""
         b, t, j, d = out.shape
         pooled = codes.mean(dim=1)[:, None].expand(-1, t, -1)
-        parts = [out.flatten(2), self.time_features(times), pooled]
-        if self.config.refiner_history:
-            parts.append(coeffs.flatten(1)[:, None].expand(-1, t, -1))
-        inputs = torch.cat(parts, -1)
+        inputs = torch.cat([out.flatten(2), self.time_features(times), pooled], -1)
         correction = self.refiner(inputs).reshape(b, t, j, d)
         return correction - _gather_frames(correction, last)[:, None]
 
     def forward(self, t_obs: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
-                t_query: torch.Tensor, mirrored: torch.Tensor | None = None) -> torch.Tensor:
+                t_query: torch.Tensor) -> torch.Tensor:
         """Fit the instance part on the observations and evaluate the field at t_query.
 
         Parameters
@@ -189,7 +176,6 @@ class MotionField(nn.Module):
         values : (B, N, J, D) observed values (anything where mask is 0)
         mask : (B, N, J) 1 where observed, 0 where missing
         t_query : (B, Q) seconds
-        mirrored : (B,) 1 for training windows mirrored by the augmentation (None: real input)
 
         Returns
         -------
@@ -200,7 +186,7 @@ class MotionField(nn.Module):
         anchor, last = self.anchors(values, mask)
         residuals = (values - anchor[:, None]) / self.scale * mask[..., None]
         coeffs = self.history_coefficients(t_obs, residuals, mask)
-        codes = self.encode(coeffs, mask, mirrored)
+        codes = self.encode(coeffs, mask)
         count = t_obs.shape[1]
         times = torch.cat([t_obs, t_query], 1)
         feats = self.field_features(times, codes)
@@ -214,7 +200,7 @@ class MotionField(nn.Module):
                                prior)
         if self.config.refiner:  # refined at the observed times too, to anchor it there
             out = torch.einsum("btjk,bjkd->btjd", feats, readout)
-            out = (out + self.refine(out, times, codes, last, coeffs))[:, count:]
+            out = (out + self.refine(out, times, codes, last))[:, count:]
         else:
             out = torch.einsum("bqjk,bjkd->bqjd", feats[:, count:], readout)
         return anchor[:, None] + out * self.scale * self.value_mask

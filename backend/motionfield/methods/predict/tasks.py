@@ -3,8 +3,11 @@ time, normalisation and loss. Two tasks:
 
 * `cmu`: the CMU-Mocap benchmark's 25 joint positions in LTD's units (the published protocol;
   see data.py);
-* `smpl`: SMPL motion for the product (24 local rotations as 6D + the root translation as a
-  25th token), from Bandai Namco's training split and the CMU benchmark's training files.
+* `smpl`: SMPL motion for the product as tokens (body/tokens.py: 24 local rotations as 6D
+  + the root translation as a 25th token), from Bandai Namco's training split and the CMU
+  benchmark's training files, resampled to 25 fps (the frame time the benchmark counts
+  in) so that training windows, the baselines' frames and the published horizons line
+  up; the field itself takes any times.
 """
 
 from __future__ import annotations
@@ -16,10 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from motionfield.body import tokens
 from motionfield.data.sources import data_dir, source_path
+from motionfield.data.windows import mirror_positions
 from motionfield.methods.predict.data import CMU_FRAME_TIME, CMU_KEPT_FPS, CmuBenchmark
 
 TASKS = ("cmu", "smpl")
+SMPL_FPS = 25
+SMPL_SOURCES = ("bandai-namco-1", "bandai-namco-2", "cmu-benchmark")
 
 
 @dataclass
@@ -35,8 +42,7 @@ class Task:
     description: str
     licence: str
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    # windows -> (augmented windows, which of them were mirrored left to right)
-    augment: Callable[[np.random.Generator, np.ndarray], tuple[np.ndarray, np.ndarray]]
+    augment: Callable[[np.random.Generator, np.ndarray], np.ndarray]  # windows -> windows
     # Where `train` mixes sources: each sequence's source and each source's share of the
     # windows (data.WindowSampler); None: every window equally likely.
     train_groups: np.ndarray | None = None
@@ -52,31 +58,6 @@ def mean_joint_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 
 
 CMU_SIDES = {"Left": "Right", "Right": "Left", "LThumb": "RThumb", "RThumb": "LThumb"}
-
-
-def mirror_pairs(names, swap: dict[str, str] = CMU_SIDES) -> np.ndarray:
-    """For each joint, the index of its left/right counterpart (itself on the midline);
-    `swap` maps each side's name prefix to the other's."""
-    names = list(names)
-    out = []
-    for name in names:
-        side = next((k for k in swap if name.startswith(k)), None)
-        out.append(names.index(swap[side] + name[len(side):]) if side else names.index(name))
-    return np.asarray(out)
-
-
-def random_mirror(pairs: np.ndarray, lateral_axis: int = 0):
-    """Augmentation: half the windows mirrored left to right (the lateral coordinate negated,
-    left and right joints swapped). Root rotation is dropped in LTD's positions, so the
-    lateral axis is the body's own. Returns the windows and which were mirrored."""
-    def augment(rng: np.random.Generator, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        flip = rng.random(len(windows)) < 0.5
-        mirrored = windows[flip][:, :, pairs].copy()
-        mirrored[..., lateral_axis] *= -1.0
-        out = windows.copy()
-        out[flip] = mirrored
-        return out, flip
-    return augment
 
 
 CMU_DESCRIPTION = ("CMU-Mocap prediction benchmark, training split (32 files, ConvSeq2Seq/LTD), "
@@ -124,7 +105,8 @@ def cmu_task(root: Path, extra_data: tuple[str, ...] = (), extra_share: float = 
                 mean_pose=frames.mean(axis=0), scale=np.full(3, steps.std(), np.float32),
                 value_mask=np.ones((len(bench.used), 3), np.float32),
                 description=description, licence=licence, loss=mean_joint_distance,
-                augment=random_mirror(mirror_pairs(bench.used_names)), train_groups=groups,
+                augment=mirror_positions(tokens.mirror_pairs(bench.used_names, CMU_SIDES)),
+                train_groups=groups,
                 group_shares=shares, train_labels=labels)
 
 
@@ -187,7 +169,39 @@ def load_task(name: str, data_root: Path | None = None, extra_data: tuple[str, .
         raise ValueError(f"the validation split is the CMU benchmark's; the {name} task "
                          "has held-out clips of its own")
     if name == "smpl":
-        from motionfield.methods.predict.smpl_task import smpl_task
-
         return smpl_task(Path(data_root) if data_root else data_dir())
     raise ValueError(f"unknown task {name!r}: use one of {', '.join(TASKS)}")
+
+
+SMPL_DESCRIPTION = ("Bandai Namco Research Motiondataset 1 and 2 (training split, sha256 rule) "
+                    "and the CMU-Mocap benchmark's training files, retargeted to SMPL, 25 fps")
+SMPL_LICENCE = ("CC BY-NC 4.0 (Bandai Namco Research Motiondataset) and the CMU Graphics Lab "
+                "Motion Capture Database terms: non-commercial use")
+
+
+def smpl_clips(data_root: Path | None = None, sources=SMPL_SOURCES, split: str = "train",
+               progress: bool = True) -> list[np.ndarray]:
+    """Every clip of `split` from the sets built from `sources` in `data_root` (default:
+    the unpacked archives), at 25 fps, as (T, 25, 6) tokens."""
+    from motionfield.data.build import build, load_set
+
+    out = []
+    for source in sources:
+        data = load_set(build(source, progress=progress, data_root=data_root))
+        out += [tokens.clip_tokens(data, i, SMPL_FPS) for i in data.split(split)
+                if data.clips[i]["frames"] > 1]
+    return out
+
+
+def smpl_task(data_root: Path | None = None) -> Task:
+    """SMPL motion for the product, from the unpacked data folder `data_root`."""
+    train = smpl_clips(data_root)
+    frames = np.concatenate(train)
+    steps = np.concatenate([s[10:] - s[:-10] for s in train if len(s) > 10])
+    value_mask = np.ones((tokens.TOKENS, tokens.VALUES), np.float32)
+    value_mask[tokens.ROOT_TOKEN, 3:] = 0.0  # the translation token's padding
+    scale = steps.reshape(-1, tokens.VALUES).std(axis=0).clip(1e-3).astype(np.float32)
+    return Task("smpl", tokens.TOKENS, tokens.VALUES, 1 / SMPL_FPS, train,
+                mean_pose=frames.mean(axis=0), scale=scale, value_mask=value_mask,
+                description=SMPL_DESCRIPTION, licence=SMPL_LICENCE, loss=tokens.SmplLoss(),
+                augment=tokens.mirror_and_turn())
