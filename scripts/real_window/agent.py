@@ -143,9 +143,34 @@ def _scene_panel_model(panels, context) -> dict:
             "sections": sections, "message": s.message}
 
 
+def action_curves(action):
+    """An action's F-curves: a slotted action's (Blender 4.4+) or a legacy one's."""
+    layers = getattr(action, "layers", None)
+    if layers:
+        return [c for layer in layers for strip in layer.strips
+                for bag in strip.channelbags for c in bag.fcurves]
+    return list(action.fcurves)
+
+
+def key_snapshot(name: str) -> dict:
+    """Every key of the object's action: {"path[index]": [(frame, value, interpolation,
+    left handle x, y, right handle x, y)]}, and each curve's value at every whole frame it
+    spans ("curve@path[index]")."""
+    action = bpy.data.objects[name].animation_data.action
+    out = {}
+    for curve in action_curves(action):
+        label = f"{curve.data_path}[{curve.array_index}]"
+        out[label] = [(k.co[0], k.co[1], k.interpolation, *k.handle_left, *k.handle_right)
+                      for k in curve.keyframe_points]
+        first, last = (int(f) for f in curve.range())
+        out["curve@" + label] = [curve.evaluate(f) for f in range(first, last + 1)]
+    return out
+
+
 NAMESPACE = {"bpy": bpy, "view3d": view3d, "layout": layout, "show_sidebar": show_sidebar,
              "screen_rect": screen_rect, "addon_module": addon_module, "panel": panel,
-             "panel_draw_calls": panel_draw_calls}
+             "panel_draw_calls": panel_draw_calls,
+             "key_snapshot": key_snapshot, "action_curves": action_curves}
 
 
 def _answer(command: dict):
