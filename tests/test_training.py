@@ -98,3 +98,10 @@ def test_seeds_train_one_run_each_and_merge_into_an_ensemble(tmp_path):
         training.merge_members([runs[0], other], tmp_path / "x.safetensors", "toy", (), set())
     with pytest.raises(ValueError, match="ensemble already"):
         training.merge_members([merged, runs[0]], tmp_path / "y.safetensors", "toy", (), set())
+
+
+def test_any_number_of_steps_trains(tmp_path):
+    """One-cycle's warm-up is 5% of the steps: at 20 steps it would end at step 0."""
+    for steps in (1, 20, 21):
+        _train(tmp_path / str(steps), Settings(steps=steps, checkpoint_every=50))
+        assert read_meta(tmp_path / str(steps) / training.WEIGHTS)["step"] == steps

@@ -25,6 +25,9 @@ WEIGHTS = "model.safetensors"
 STATE = "train_state.pt"
 # settings a run may be resumed with otherwise: they do not change what it learns
 RESUME_MAY_CHANGE = ("checkpoint_every",)
+# share of the steps the learning rate rises over (one-cycle); OneCycleLR divides by zero
+# when that ends at step 0 (20 steps), so such a run rises over 1.5 steps instead
+WARM_UP = 0.05
 
 
 def run(model: torch.nn.Module, loss: Callable[[np.random.Generator], torch.Tensor],
@@ -37,8 +40,9 @@ def run(model: torch.nn.Module, loss: Callable[[np.random.Generator], torch.Tens
     `stop_after` ends this call after that many steps (a time-boxed session)."""
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
+    warm_up = WARM_UP if WARM_UP * config.steps != 1 else 1.5 / config.steps
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr,
-                                                   total_steps=config.steps, pct_start=0.05)
+                                                   total_steps=config.steps, pct_start=warm_up)
     step, rng = 0, np.random.default_rng(config.seed)
     if resume:
         step, rng = _restore(out, model, optimiser, schedule)
