@@ -75,8 +75,6 @@ def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
                               reference_frame=params["reference_frame"],
                               proportions=params["proportions"],
                               skeleton=user[1] if user else None, progress=progress)
-    except JobError:
-        raise
     except MotionfieldError as e:
         raise JobError(str(e)) from None
     except ValueError as e:
