@@ -307,7 +307,7 @@ def test_extra_data_joins_the_benchmark_task_in_its_share_and_is_credited(data_r
     root = data_root / "cmu_mocap"
     bench = tasks.CmuBenchmark.load(root)
     still = [np.zeros((60, len(bench.used), 3), np.float32)] * 3
-    monkeypatch.setattr(tasks, "extra_on_cmu_skeleton", lambda bench, names: still)
+    monkeypatch.setattr(tasks, "extra_on_cmu_skeleton", lambda bench, names, **_: still)
     plain = tasks.cmu_task(root)
     mixed = tasks.cmu_task(root, ("bandai-namco-1",), 0.25)
     alone = tasks.cmu_task(root, ("bandai-namco-1",), 1.0)
@@ -406,12 +406,19 @@ def test_settings_of_removed_options_load_only_at_their_off_value():
         saved_training({"ease_out": 0.25})
 
 
-def test_the_smpl_task_reads_the_data_folder_it_is_given(tmp_path):
+def test_tasks_read_the_data_folder_they_are_given(tmp_path, data_root):
+    """--data names the folder every source comes from (here one holding only the CMU
+    benchmark): the SMPL task's sets and the CMU task's extra data are looked for there."""
     from motionfield.errors import DataError
     from motionfield.methods.predict.tasks import load_task
 
-    with pytest.raises(DataError, match=str(tmp_path)):
+    (tmp_path / "cmu_mocap").symlink_to(data_root / "cmu_mocap")
+    with pytest.raises(DataError, match=f"bandai-namco-1: no .* in {tmp_path}"):
         load_task("smpl", tmp_path)
+    for given in (tmp_path, tmp_path / "cmu_mocap"):
+        with pytest.raises(DataError, match=f"bandai-namco-1: no .* in {tmp_path}"):
+            load_task("cmu", given, ("bandai-namco-1",), 0.5)
+    assert load_task("cmu", tmp_path).name == "cmu"
 
 
 def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path):

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from motionfield.body import tokens
-from motionfield.data.sources import data_dir, source_path
+from motionfield.data.sources import source_path
 from motionfield.data.windows import mirror_positions
 from motionfield.methods.predict.data import CMU_FRAME_TIME, CMU_KEPT_FPS, CmuBenchmark
 
@@ -44,7 +44,7 @@ class Task:
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     augment: Callable[[np.random.Generator, np.ndarray], np.ndarray]  # windows -> windows
     # Where `train` mixes sources: each sequence's source and each source's share of the
-    # windows (data.WindowSampler); None: every window equally likely.
+    # windows (data.windows.WindowSampler); None: every window equally likely.
     train_groups: np.ndarray | None = None
     group_shares: tuple[float, ...] | None = None
     # Each sequence's class inside its source (CMU: the action), for balancing the draw
@@ -66,11 +66,12 @@ CMU_LICENCE = "CMU Graphics Lab Motion Capture Database terms (free for all uses
 
 
 def cmu_task(root: Path, extra_data: tuple[str, ...] = (), extra_share: float = 0.5,
-             hold_out_validation: bool = False) -> Task:
+             hold_out_validation: bool = False, extra_root: Path | None = None) -> Task:
     """The benchmark's training files (less the validation files with
-    `hold_out_validation`, data.CmuBenchmark.files); with `extra_data`, built sets put on
-    the benchmark's skeleton join them for `extra_share` of the windows. Normalisation
-    comes from the benchmark's files alone."""
+    `hold_out_validation`, data.CmuBenchmark.files); with `extra_data`, sets built from
+    the unpacked data folder `extra_root` (default: the unpacked archives) put on the
+    benchmark's skeleton join them for `extra_share` of the windows. Normalisation comes
+    from the benchmark's files alone."""
     bench = CmuBenchmark.load(root)
     by_action = bench.sequences("train-without-validation" if hold_out_validation else "train")
     train = [seq[:, bench.used].astype(np.float32) for seqs in by_action.values() for seq in seqs]
@@ -88,7 +89,7 @@ def cmu_task(root: Path, extra_data: tuple[str, ...] = (), extra_share: float = 
             raise ValueError(f"extra data {sorted(unknown)}: use {', '.join(EXTRA_SOURCE_RIGS)}")
         if not 0.0 < extra_share <= 1.0:  # 1: the extra data alone (pretraining)
             raise ValueError(f"extra_share must be above 0 and at most 1, got {extra_share}")
-        extra = extra_on_cmu_skeleton(bench, extra_data)
+        extra = extra_on_cmu_skeleton(bench, extra_data, data_root=extra_root)
         groups = np.repeat([0, 1], [len(train), len(extra)])
         shares = (1.0 - extra_share, extra_share)
         train = train + extra
@@ -116,9 +117,11 @@ EXTRA_SOURCE_RIGS = {"bandai-namco-1": "bandai_namco", "bandai-namco-2": "bandai
 
 
 def extra_on_cmu_skeleton(bench: CmuBenchmark, sources: tuple[str, ...],
-                          progress: bool = True) -> list[np.ndarray]:
-    """The training split of each built set (SMPL), resampled to the benchmark's kept-frame
-    rate and put on its skeleton: [(T, 25, 3)] LTD positions of the used joints."""
+                          progress: bool = True, data_root: Path | None = None
+                          ) -> list[np.ndarray]:
+    """The training split of each set built from `data_root` (SMPL; data.build.build),
+    resampled to the benchmark's kept-frame rate and put on its skeleton: [(T, 25, 3)] LTD
+    positions of the used joints."""
     from tqdm import tqdm
 
     from motionfield.body.skeleton import smpl_skeleton
@@ -132,13 +135,14 @@ def extra_on_cmu_skeleton(bench: CmuBenchmark, sources: tuple[str, ...],
     )
     from motionfield.motion import Motion
 
+    sets = {source: load_set(build(source, progress=progress, data_root=data_root))
+            for source in sources}  # first: a missing source is said before the work
     calibration = cmu_calibration(bench.skeleton)
     fixed = mean_local_rotations(read_cmu_sequence(p) for paths in
                                  list_sequences(bench.root, "train").values() for p in paths)
     out = []
-    for source in sources:
+    for source, data in sets.items():
         captured = list(builtin_rigs()[EXTRA_SOURCE_RIGS[source]].joints)
-        data = load_set(build(source, progress=progress))
         clips = tqdm(data.split("train"), desc=f"{source} onto the CMU skeleton",
                      disable=not progress)
         for i in clips:
@@ -155,21 +159,23 @@ def extra_on_cmu_skeleton(bench: CmuBenchmark, sources: tuple[str, ...],
 def load_task(name: str, data_root: Path | None = None, extra_data: tuple[str, ...] = (),
               extra_share: float = 0.5, hold_out_validation: bool = False) -> Task:
     """A task by name; `data_root` is the unpacked data folder (or, for `cmu`, the cmu_mocap
-    folder itself); by default the unpacked archives (`motionfield data unpack`)."""
+    folder itself, with the extra data's folders beside it); by default the unpacked
+    archives (`motionfield data unpack`)."""
     if name == "cmu":
         if data_root is None:
-            root = source_path("cmu_mocap")
+            root, extra_root = source_path("cmu_mocap"), None
         else:
             root = Path(data_root)
             root = root if (root / "skeleton.json").exists() else root / "cmu_mocap"
-        return cmu_task(root, tuple(extra_data), extra_share, hold_out_validation)
+            extra_root = root.parent
+        return cmu_task(root, tuple(extra_data), extra_share, hold_out_validation, extra_root)
     if extra_data:
         raise ValueError(f"extra data is for the cmu task; the {name} task has its own")
     if hold_out_validation:
         raise ValueError(f"the validation split is the CMU benchmark's; the {name} task "
                          "has held-out clips of its own")
     if name == "smpl":
-        return smpl_task(Path(data_root) if data_root else data_dir())
+        return smpl_task(Path(data_root) if data_root else None)
     raise ValueError(f"unknown task {name!r}: use one of {', '.join(TASKS)}")
 
 
