@@ -16,21 +16,26 @@ VERSIONS_311=(4.2 5.0)
 VERSIONS_313=(5.2 5.3)
 BACKEND_PYTHON=$PWD/.venv/bin/python
 
-python313() {  # PYTHON313, else python3.13 on PATH, else pyenv's
-  local found=${PYTHON313:-}
-  [ -n "$found" ] || found=$(command -v python3.13 || true)
-  [ -n "$found" ] || found=$(ls /root/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)
-  if [ -z "$found" ] || ! "$found" -c 'import sys; assert sys.version_info[:2] == (3, 13)'; then
-    echo "no Python 3.13 for bpy 5.2/5.3: set PYTHON313=/path/to/python3.13" >&2
-    return 1
-  fi
-  echo "$found"
+python313() {  # $PYTHON313 if set, else the first working python3.13 on PATH or pyenv's
+  local candidates=("${PYTHON313:-}")
+  # a pyenv shim on PATH may exist and still fail ("command not found" outside `pyenv global`)
+  [ -n "${PYTHON313:-}" ] || candidates=("$(command -v python3.13 || true)" \
+    /root/.pyenv/versions/3.13*/bin/python3.13 "$HOME"/.pyenv/versions/3.13*/bin/python3.13)
+  for python in "${candidates[@]}"; do
+    if [ -x "$python" ] && "$python" -c 'import sys; assert sys.version_info[:2] == (3, 13)' \
+        2> /dev/null; then
+      echo "$python"
+      return
+    fi
+  done
+  echo "no working Python 3.13 for bpy 5.2/5.3 (tried: ${candidates[*]}): set PYTHON313" >&2
+  return 1
 }
 
-venv_for() {  # version python
+venv_for() {  # version python: prints the venv's folder (all else to stderr)
   local venv=".venv-bpy$1"
-  [ -x "$venv/bin/python" ] || "$2" -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip
+  [ -x "$venv/bin/python" ] || "$2" -m venv "$venv" >&2
+  "$venv/bin/pip" install -q --upgrade pip >&2
   echo "$venv"
 }
 
