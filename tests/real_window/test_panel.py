@@ -50,18 +50,22 @@ def test_undo_after_import_leaves_a_usable_panel(animator):
 
 
 def _changed_keys(before: dict, after: dict, last_frame: float) -> list[str]:
-    """Keys at or before `last_frame` (and the curve there) that differ."""
+    """What differs at or before `last_frame`: keys (frame, value, interpolation, handles)
+    and the curve's values on those frames."""
     changes = []
     for label, keys in before.items():
         if label.startswith("curve@"):
-            span = after[label][:len(keys)]
-            if span != keys:
-                changes.append(f"{label[6:]} evaluates differently on the keyed frames")
+            if after[label][:len(keys)] != keys:
+                changes.append(f"{label[6:]}: the curve moved between earlier keys")
             continue
         kept = [k for k in after[label] if k[0] <= last_frame]
-        if kept != keys:
-            diff = next(((a, b) for a, b in zip(keys, kept) if a != b), (keys[-1:], kept[-1:]))
-            changes.append(f"{label}: {diff[0]} -> {diff[1]}")
+        if len(kept) != len(keys):
+            changes.append(f"{label}: {len(keys)} keys up to frame {last_frame}, now {len(kept)}")
+            continue
+        for old, new in zip(keys, kept):
+            if old != new:
+                what = "value" if old[:3] != new[:3] else "handles"
+                changes.append(f"{label} frame {old[0]}: {what} {old[1:]} -> {new[1:]}")
     return changes
 
 
@@ -84,7 +88,16 @@ def _run_and_wait_for_keys(animator, label: str, name: str) -> None:
         f".animation_data.action)) > {count} and panel()['job'] is None", timeout=90)
 
 
-def test_continue_motion_keeps_every_earlier_key_and_undo_leaves_a_usable_panel(animator):
+def _set_frame_rate(animator, fps: int, base: float) -> None:
+    """The scene's frame rate (Output properties), before importing."""
+    animator.blender.exec(f"s = bpy.context.window_manager.windows[0].scene\n"
+                          f"s.render.fps, s.render.fps_base = {fps}, {base}")
+
+
+@pytest.mark.parametrize("fps,base", [(30, 1.0), (30000, 1001.0)], ids=["30fps", "29.97fps"])
+def test_continue_motion_keeps_every_earlier_key_and_undo_leaves_a_usable_panel(
+        animator, fps, base):
+    _set_frame_rate(animator, fps, base)
     name = animator.import_mocap("02_01")
     before = animator.keys(name)
     last = _last_frame(before)
@@ -147,22 +160,32 @@ def test_undo_during_a_job_does_not_bring_back_an_old_job(animator):
     animator.assert_usable("Ctrl+Z during a job, once it ended")
 
 
-def test_progress_moves_and_state_is_busy_while_a_job_runs(animator):
-    animator.start_sampling()
-    animator.import_mocap("long")
-    samples = animator.stop_sampling()
+def _job_problems(samples: list[dict], job: str) -> list[str]:
     rows = [s for s in samples if s["job"]]
-    assert rows, "the job row never showed"
+    if not rows:
+        return [f"{job}: the job row never showed"]
     problems = []
     first = rows[0]["job"]
     if first["stage"] == "done":
-        problems.append(f"the new job first showed the last job's end: {first}")
+        problems.append(f"{job}: the new job first showed the last job's end: {first}")
     percents = sorted({round(s["job"]["percent"], 1) for s in rows})
     if max(percents) <= 0:
-        problems.append(f"progress stayed at {percents} through {len(rows)} samples of the job")
+        problems.append(f"{job}: progress stayed at {percents} through {len(rows)} samples")
     states = sorted({s["state"] for s in rows[1:]})
     if states != ["busy"]:
-        problems.append(f"state while the job ran: {states} (expected busy)")
+        problems.append(f"{job}: state while the job ran: {states} (expected busy)")
+    return problems
+
+
+def test_progress_moves_and_state_is_busy_while_a_job_runs(animator):
+    _set_frame_rate(animator, 30, 1.0)
+    name = animator.import_mocap("02_01")
+    animator.start_sampling()
+    _run_and_wait_for_keys(animator, "Continue Motion", name)
+    problems = _job_problems(animator.stop_sampling(), "Continue Motion")
+    animator.start_sampling()
+    animator.import_mocap("long")
+    problems += _job_problems(animator.stop_sampling(), "Import Mocap (7,080 frames)")
     assert not problems, "\n".join(problems)
 
 
