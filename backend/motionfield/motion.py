@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -12,8 +14,14 @@ from motionfield.body.kinematics import forward_kinematics
 from motionfield.body.rotations import quat_to_matrix
 from motionfield.body.skeleton import Skeleton
 from motionfield.body.timing import frame_times, parse_fps, resample
+from motionfield.io.atomic import atomic_writer
 
 FORMAT_VERSION = 1
+# Bounds on what a motion file may hold, checked before its arrays are decompressed:
+# frames x joints (200,000 frames of SMPL's 24 joints, an hour at 55 fps), joints, betas.
+MAX_FRAME_JOINTS = 24 * 200_000
+MAX_JOINTS = 10_000
+MAX_BETAS = 1_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,8 +138,9 @@ class Motion:
 
     # ------------------------------------------------------------------ files
 
-    def save(self, path: str | Path) -> None:
-        """Write a `.npz` (plain arrays, readable without pickle)."""
+    def save(self, path: str | Path) -> Path:
+        """Write a `.npz` (plain arrays, readable without pickle) at exactly `path` (no suffix
+        added), atomically (`io.atomic`); returns the path written."""
         fps = (0, 0) if self.fps is None else (self.fps.numerator, self.fps.denominator)
         arrays = dict(
             format_version=np.array(FORMAT_VERSION), rotations=self.rotations,
@@ -140,20 +149,121 @@ class Motion:
             offsets=self.skeleton.offsets, fps=np.array(fps, dtype=np.int64))
         if self.betas is not None:
             arrays["betas"] = self.betas
-        np.savez(path, **arrays)
+        with atomic_writer(path) as out:
+            np.savez(out, **arrays)  # a file object: numpy appends no ".npz"
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> Motion:
-        """Read a `.npz` written by `save`; never unpickles."""
+        """Read a `.npz` written by `save`; never unpickles.
+
+        Every array's shape and type is checked from its `.npy` header before any data is
+        decompressed (a small archive cannot claim gigabytes), frames x joints is bounded by
+        MAX_FRAME_JOINTS, and a stored fps must agree with the timestamps. ValueError, with
+        the file named, for anything that is not such a file; OSError if it cannot be read.
+        """
         try:
-            with np.load(path, allow_pickle=False) as z:
-                if int(z["format_version"]) > FORMAT_VERSION:
-                    raise ValueError(f"{path}: written by a newer motionfield")
-                skel = Skeleton(tuple(str(n) for n in z["joint_names"]),
-                                tuple(int(p) for p in z["parents"]), z["offsets"])
-                num, den = (int(v) for v in z["fps"])
-                return cls(z["rotations"], z["root_translation"], z["times"], skel,
-                           Fraction(num, den) if den else None,
-                           z["betas"] if "betas" in z.files else None)
-        except KeyError as e:
-            raise ValueError(f"{path}: not a motionfield motion file (missing {e})") from None
+            with zipfile.ZipFile(path) as archive:
+                arrays = _read_motion_arrays(archive)
+            return _motion_from_arrays(cls, arrays)
+        except (ValueError, zipfile.BadZipFile, zlib.error, EOFError, KeyError,
+                NotImplementedError) as e:
+            raise ValueError(f"{path}: not a motionfield motion file ({e})") from None
+
+
+# The .npy members `save` writes: name -> (dimensions, allowed dtype kinds). Sizes are named
+# T (frames), J (joints), B (shape coefficients); numbers are fixed sizes.
+_MEMBERS = {
+    "format_version": ((), "iu"),
+    "rotations": (("T", "J", 4), "f"),
+    "root_translation": (("T", 3), "f"),
+    "times": (("T",), "f"),
+    "joint_names": (("J",), "U"),
+    "parents": (("J",), "iu"),
+    "offsets": (("J", 3), "f"),
+    "fps": ((2,), "iu"),
+    "betas": (("B",), "f"),
+}
+_OPTIONAL = {"betas"}
+
+
+def _read_motion_arrays(archive: zipfile.ZipFile) -> dict[str, np.ndarray]:
+    """The members of `_MEMBERS`, read only after every header passed `_check_headers`."""
+    names = {Path(n).stem: n for n in archive.namelist() if n.endswith(".npy")}
+    missing = sorted(set(_MEMBERS) - _OPTIONAL - set(names))
+    if missing:
+        raise ValueError(f"missing arrays {missing}")
+    headers = {}
+    for key in _MEMBERS:
+        if key in names:
+            with archive.open(names[key]) as member:
+                headers[key] = _npy_header(member, key)
+    _check_headers(headers)
+    arrays = {}
+    for key in headers:
+        with archive.open(names[key]) as member:
+            arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
+    return arrays
+
+
+def _npy_header(member, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+    else:
+        raise ValueError(f"{key}: unsupported .npy version {version}")
+    return tuple(int(n) for n in shape), dtype
+
+
+def _check_headers(headers: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
+    """Shapes consistent with one (T, J, B) and within bounds, dtypes numeric or text."""
+    sizes: dict[str, int] = {}
+    for key, (shape, dtype) in headers.items():
+        dims, kinds = _MEMBERS[key]
+        if dtype.kind not in kinds or dtype.hasobject:
+            raise ValueError(f"{key} has dtype {dtype}")
+        if len(shape) != len(dims):
+            raise ValueError(f"{key} has shape {shape}, expected {len(dims)} dimensions")
+        for dim, n in zip(dims, shape):
+            if isinstance(dim, int) and n != dim:
+                raise ValueError(f"{key} has shape {shape}")
+            if isinstance(dim, str) and sizes.setdefault(dim, n) != n:
+                raise ValueError(f"{key} has shape {shape}: its {dim} disagrees with "
+                                 f"{sizes[dim]} in another array")
+    frames, joints = sizes.get("T", 0), sizes.get("J", 0)
+    if frames * joints > MAX_FRAME_JOINTS or joints > MAX_JOINTS:
+        raise ValueError(f"{frames} frames x {joints} joints is over the limit of "
+                         f"{MAX_FRAME_JOINTS:,} (and {MAX_JOINTS} joints)")
+    if sizes.get("B", 0) > MAX_BETAS or headers["joint_names"][1].itemsize > 4 * 256:
+        raise ValueError("betas or joint names are implausibly long")
+
+
+def _motion_from_arrays(cls: type[Motion], z: dict[str, np.ndarray]) -> Motion:
+    if int(z["format_version"]) > FORMAT_VERSION:
+        raise ValueError("written by a newer motionfield")
+    skel = Skeleton(tuple(str(n) for n in z["joint_names"]),
+                    tuple(int(p) for p in z["parents"]), z["offsets"])
+    num, den = (int(v) for v in z["fps"])
+    if (num, den) == (0, 0):
+        fps = None
+    elif num > 0 and den > 0:
+        fps = Fraction(num, den)
+    else:
+        raise ValueError(f"fps {num}/{den} is not a positive fraction")
+    motion = cls(z["rotations"], z["root_translation"], z["times"], skel, fps, z.get("betas"))
+    _check_fps(motion)
+    return motion
+
+
+def _check_fps(motion: Motion) -> None:
+    """A stored framerate must be the spacing of the timestamps (1 microsecond tolerance)."""
+    if motion.fps is None or motion.num_frames < 2:
+        return
+    step = np.diff(motion.times)
+    expected = motion.fps.denominator / motion.fps.numerator
+    worst = float(np.max(np.abs(step - expected)))
+    if worst > 1e-6:
+        raise ValueError(f"fps {motion.fps} contradicts the timestamps (a step differs from "
+                         f"1/fps = {expected:.6g} s by {worst:.3g} s)")
