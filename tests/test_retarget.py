@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -131,3 +133,111 @@ def test_every_reactidle_clip_retargets(data_root):
     for path in files:
         _, report = retarget(read_bvh(path))
         assert report.error_mean_m < 0.01, (path.name, report.lines())
+
+
+# ---------------------------------------------------------------- zero-length bones
+
+def _collars_on_the_chest(length: float = 0.0):
+    """SMPL with each collar `length` metres from spine3 (CMU's sit on it); the shoulders
+    stay where they were."""
+    from motionfield.body.skeleton import SMPL_JOINT_NAMES, smpl_skeleton
+
+    skel = smpl_skeleton()
+    offsets = skel.offsets.copy()
+    for side in ("left", "right"):
+        collar = SMPL_JOINT_NAMES.index(f"{side}_collar")
+        shoulder = SMPL_JOINT_NAMES.index(f"{side}_shoulder")
+        new = offsets[collar] / np.linalg.norm(offsets[collar]) * length
+        offsets[shoulder] += offsets[collar] - new
+        offsets[collar] = new
+    return skel.with_offsets(offsets)
+
+
+def _smpl_names_map():
+    from motionfield.body.skeleton import SMPL_JOINT_NAMES
+    from motionfield.io.rigs import RigMap
+
+    return RigMap("smpl names", {n: n for n in SMPL_JOINT_NAMES}, units="metres")
+
+
+@pytest.mark.parametrize("collar_m", [0.0, 1e-7, 1e-5])
+def test_zero_and_tiny_source_bones_are_skipped(collar_m):
+    """Source collars of no length (and the rig's tiny bones) say nothing about direction:
+    no NaN reaches the SVD, no warning, the pose still matches."""
+    from dataclasses import replace
+
+    from motionfield.body.skeleton import SMPL_JOINT_NAMES
+
+    motion = replace(smooth_motion(), skeleton=_collars_on_the_chest(collar_m))
+    text = synth_bvh(motion, list(SMPL_JOINT_NAMES), 1.0, "ZXY")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got, report = retarget(parse_bvh(text, "collars.bvh"), _smpl_names_map())
+    assert "left_collar" in report.mapped and np.isfinite(got.rotations).all()
+    assert report.error_mean_m < 1e-3, report.lines()
+
+
+def test_zero_length_smpl_bones_are_skipped():
+    """The SMPL side may have collars of no length too (a skeleton taken from a converted CMU
+    motion): retargeting onto it works for both proportions."""
+    from motionfield.body.skeleton import SMPL_JOINT_NAMES
+
+    motion = smooth_motion()
+    text = synth_bvh(motion, list(SMPL_JOINT_NAMES), 1.0, "ZXY")
+    got = {}
+    for proportions in ("source", "smpl"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got[proportions], report = retarget(
+                parse_bvh(text), _smpl_names_map(), proportions=proportions,
+                skeleton=_collars_on_the_chest(0.0))
+        assert np.isfinite(got[proportions].skeleton.offsets).all()
+    # source proportions follow the source's joints; the rotations are the same either way
+    np.testing.assert_allclose(got["source"].joint_positions(), motion.joint_positions(),
+                               atol=1e-3)
+    np.testing.assert_allclose(got["smpl"].rotations, got["source"].rotations, atol=1e-9)
+
+
+def test_cmu_collars_onto_a_converted_cmu_skeleton(data_root):
+    """The issue's case: CMU 02_01 converted to SMPL has zero-length collars (they sit on
+    spine3); retargeting CMU again onto that skeleton, with the collars in the map, once
+    ended in `SVD did not converge` after a divide warning."""
+    from motionfield.body.skeleton import SMPL_JOINT_NAMES
+
+    clip = read_bvh(data_root / "cmu_bvh" / "02_01.bvh")
+    converted, first = retarget(clip)
+    collars = [SMPL_JOINT_NAMES.index(n) for n in ("left_collar", "right_collar")]
+    assert np.abs(converted.skeleton.offsets[collars]).max() == 0  # the data as found
+    assert {"left_collar", "right_collar"} <= set(first.mapped)
+    for proportions in ("source", "smpl"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            again, report = retarget(clip, skeleton=converted.skeleton,
+                                     proportions=proportions)
+        assert np.isfinite(again.rotations).all()
+        assert report.error_mean_m < 0.02, report.lines()
+    np.testing.assert_allclose(again.rotations, converted.rotations, atol=1e-6)
+
+
+def test_all_zero_offsets_are_a_clear_error():
+    """Once a ZeroDivisionError (body scale over zero legs)."""
+    import re
+
+    from motionfield.body.skeleton import SMPL_JOINT_NAMES
+
+    text = synth_bvh(smooth_motion(), list(SMPL_JOINT_NAMES), 1.0, "ZXY")
+    flat = re.sub(r"OFFSET( +\S+){3}", "OFFSET 0 0 0", text)
+    with pytest.raises(RigError, match=r"^flat\.bvh: the source's bones .*left_hip->left_knee"
+                       r".*no length in the zero pose.*OFFSETs"):
+        retarget(parse_bvh(flat, "flat.bvh"), _smpl_names_map())
+
+
+def test_negative_reference_frames_are_refused():
+    from motionfield.body.skeleton import SMPL_JOINT_NAMES
+
+    clip = parse_bvh(synth_bvh(smooth_motion(frames=10), list(SMPL_JOINT_NAMES), 1.0, "ZXY"),
+                     "take.bvh")
+    for frame in (-5, -1, 10):
+        with pytest.raises(RigError, match=rf"^take\.bvh: reference frame {frame} is outside"):
+            retarget(clip, _smpl_names_map(), reference_frame=frame)
+    retarget(clip, _smpl_names_map(), reference_frame=9)

@@ -17,6 +17,8 @@ follows the source pelvis, scaled by the ratio of leg lengths so feet stay on th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +39,14 @@ UNIT_SCALES = {"metres": 1.0, "centimetres": 0.01, "millimetres": 0.001, "inches
                "cmu_asf": 0.056444}
 # A swing this large from the zero pose to SMPL's T pose means the zero pose is no T/A pose.
 MAX_REST_SWING_DEG = 100.0
+# Bones shorter than this (metres), on the source or the SMPL side, have no direction: CMU's
+# collars sit on the chest (zero OFFSET), a converted CMU motion's SMPL collars likewise.
+MIN_BONE_M = 1e-4
+# The bones without which the pose cannot be found: SMPL parent -> child joint.
+LIMB_BONES = (("left_hip", "left_knee"), ("right_hip", "right_knee"),
+              ("left_knee", "left_ankle"), ("right_knee", "right_ankle"),
+              ("left_shoulder", "left_elbow"), ("right_shoulder", "right_elbow"),
+              ("left_elbow", "left_wrist"), ("right_elbow", "right_wrist"))
 
 
 @dataclass
@@ -148,12 +158,7 @@ def reference_pose(ref: SourceTracks, skeleton: Skeleton) -> tuple[np.ndarray, f
     largest = 0.0
     for j in range(24):
         parent = np.eye(3) if SMPL_PARENTS[j] < 0 else g[SMPL_PARENTS[j]]
-        pairs = []
-        for k in _targets(j, ref.mapped) if ref.mapped[j] else []:
-            u = ref.positions[0, k] - ref.positions[0, j]
-            if np.linalg.norm(u) > 1e-6:  # zero-length source bones say nothing
-                d = rest[k] - rest[j]
-                pairs.append((d / np.linalg.norm(d), u / np.linalg.norm(u)))
+        pairs = _direction_pairs(j, ref, rest)
         if len(pairs) >= 2 and _spread(pairs):
             d, u = (np.array(x) for x in zip(*pairs))
             g[j] = _kabsch(d, u)
@@ -172,15 +177,54 @@ def reference_pose(ref: SourceTracks, skeleton: Skeleton) -> tuple[np.ndarray, f
     return g, largest
 
 
+def _direction_pairs(j: int, ref: SourceTracks, rest: np.ndarray
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(SMPL rest direction, source direction) of each bone from SMPL joint j to its nearest
+    mapped descendants, unit vectors; bones of no length on either side say nothing about
+    direction and are left out (the joint then follows its other bones or its parent)."""
+    pairs = []
+    for k in _targets(j, ref.mapped) if ref.mapped[j] else []:
+        u = ref.positions[0, k] - ref.positions[0, j]
+        d = rest[k] - rest[j]
+        if np.linalg.norm(u) > MIN_BONE_M and np.linalg.norm(d) > MIN_BONE_M:
+            pairs.append((d / np.linalg.norm(d), u / np.linalg.norm(u)))
+    return pairs
+
+
+def check_bone_lengths(ref: SourceTracks, skeleton: Skeleton, where: str) -> None:
+    """RigError, in words saying what to fix, when a limb bone or every bone from the pelvis
+    has no length in the reference pose: its direction, so the whole pose, is unknown."""
+    rest = skeleton.rest_positions()
+    short: dict[str, list[str]] = {"source": [], "SMPL": []}
+    for a, b in LIMB_BONES:
+        ia, ib = SMPL_JOINT_NAMES.index(a), SMPL_JOINT_NAMES.index(b)
+        if ref.mapped[ia] and ref.mapped[ib]:
+            if not np.linalg.norm(ref.positions[0, ib] - ref.positions[0, ia]) > MIN_BONE_M:
+                short["source"].append(f"{a}->{b}")
+            elif not np.linalg.norm(rest[ib] - rest[ia]) > MIN_BONE_M:
+                short["SMPL"].append(f"{a}->{b}")
+    if ref.mapped[0] and not _direction_pairs(0, ref, rest):
+        short["source"].append("pelvis->hips/spine")
+    if short["source"]:
+        raise RigError(
+            f"the source's bones {', '.join(short['source'])} have no length in the {where}, "
+            "so which way they point is unknown. Check the file's OFFSETs (all zero?) and "
+            "that the rig map does not give two SMPL joints one source joint (--map), or "
+            "name a frame where the limbs are apart (--reference-frame N)")
+    if short["SMPL"]:
+        raise RigError(f"the SMPL skeleton's bones {', '.join(short['SMPL'])} have no "
+                       "length; use the shipped SMPL skeleton or a body with real limbs")
+
+
 def reference_tracks(clip: BvhClip, rig: RigMap, scale: float, frame: int | None,
                      tracks: SourceTracks | None = None) -> SourceTracks:
     """The source pose taken to match SMPL's T pose: the zero pose, or frame `frame` (of
     `tracks` when the caller already has them)."""
     if frame is None:
         return _rest_tracks(clip, rig, scale)
-    if not -len(clip.frames) <= frame < len(clip.frames):
+    if not 0 <= frame < len(clip.frames):
         raise RigError(f"reference frame {frame} is outside the clip's "
-                       f"{len(clip.frames)} frames")
+                       f"{len(clip.frames)} frames (0 to {len(clip.frames) - 1})")
     tracks = tracks or source_tracks(clip, rig, scale)
     return SourceTracks(tracks.rotations[[frame]], tracks.positions[[frame]], tracks.mapped)
 
@@ -189,8 +233,9 @@ def calibrate(clip: BvhClip, rig: RigMap, scale: float, frame: int | None = None
               skeleton: Skeleton | None = None,
               tracks: SourceTracks | None = None) -> dict[str, np.ndarray]:
     """C_j (wxyz) for every mapped SMPL joint from the zero pose or frame `frame`."""
-    ref = reference_tracks(clip, rig, scale, frame, tracks)
-    return _calibration(ref, skeleton or smpl_skeleton(), zero_pose=frame is None)
+    with _naming(clip):
+        ref = reference_tracks(clip, rig, scale, frame, tracks)
+        return _calibration(ref, skeleton or smpl_skeleton(), zero_pose=frame is None)
 
 
 def rig_calibration(ref: SourceTracks, rig: RigMap, skeleton: Skeleton,
@@ -207,6 +252,7 @@ def rig_calibration(ref: SourceTracks, rig: RigMap, skeleton: Skeleton,
 
 def _calibration(ref: SourceTracks, skeleton: Skeleton, zero_pose: bool
                  ) -> dict[str, np.ndarray]:
+    check_bone_lengths(ref, skeleton, "zero pose" if zero_pose else "reference frame")
     g, largest = reference_pose(ref, skeleton)
     if zero_pose and largest > MAX_REST_SWING_DEG:
         raise RigError(
@@ -248,7 +294,25 @@ def retarget(clip: BvhClip, rig: RigMap | None = None, *, units: str | None = No
     """
     if proportions not in ("source", "smpl"):
         raise ValueError(f"proportions must be 'source' or 'smpl', got {proportions!r}")
-    skeleton = skeleton or smpl_skeleton()
+    with _naming(clip):
+        return _retarget(clip, rig, units, reference_frame, proportions,
+                         skeleton or smpl_skeleton())
+
+
+@contextmanager
+def _naming(clip: BvhClip) -> Iterator[None]:
+    """Prefix the clip's file name to RigErrors raised inside (the user may convert many)."""
+    try:
+        yield
+    except RigError as e:
+        if str(e).startswith(f"{clip.source}: "):
+            raise
+        raise RigError(f"{clip.source}: {e}") from None
+
+
+def _retarget(clip: BvhClip, rig: RigMap | None, units: str | None,
+              reference_frame: int | None, proportions: str, skeleton: Skeleton
+              ) -> tuple[Motion, RetargetReport]:
     rig = resolve_rig(clip, rig)
     units, scale = file_units(clip, rig, units)
     tracks = source_tracks(clip, rig, scale)  # forward kinematics of the clip, once
@@ -258,6 +322,8 @@ def retarget(clip: BvhClip, rig: RigMap | None = None, *, units: str | None = No
     local = glob.copy()
     for j in range(1, 24):
         local[:, j] = np.swapaxes(glob[:, SMPL_PARENTS[j]], -1, -2) @ glob[:, j]
+    if reference == "rig calibration":  # else _calibration has checked them
+        check_bone_lengths(ref, skeleton, "zero pose")
     body_scale = _leg_length(skeleton.rest_positions(), np.ones(24, bool)) / _leg_length(
         ref.positions[0], ref.mapped)
     if not np.isfinite(body_scale):
@@ -299,6 +365,8 @@ def _source_proportions(skeleton: Skeleton, ref: SourceTracks, calib: dict[str, 
             continue
         u = g_ref[SMPL_JOINT_NAMES[a]].T @ (ref.positions[0, j] - ref.positions[0, a])
         lengths = np.array([np.linalg.norm(skeleton.offsets[k]) for k in chain])
+        if lengths.sum() <= MIN_BONE_M:  # SMPL bones of no length: split the chain evenly
+            lengths = np.ones(len(chain))
         for k, share in zip(chain, lengths / lengths.sum()):
             offsets[k] = u * share * body_scale
     return skeleton.with_offsets(offsets)
