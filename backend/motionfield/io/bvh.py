@@ -12,6 +12,7 @@ Semantics, as the files in the wild use them:
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -29,11 +30,21 @@ from motionfield.body.rotations import (
 from motionfield.body.skeleton import Skeleton
 from motionfield.body.timing import parse_fps
 from motionfield.errors import BVHError
+from motionfield.io.atomic import write_text_atomic
 from motionfield.motion import Motion
 
 CHANNEL_NAMES = ("Xposition", "Yposition", "Zposition", "Xrotation", "Yrotation", "Zrotation")
 _CANONICAL = {c.lower(): c for c in CHANNEL_NAMES}
 MAX_VALUES = 10_000_000  # 80 MB of floats (hours of mocap): refuse rather than exhaust memory
+MAX_FILE_BYTES = 512 * 1024 * 1024  # MAX_VALUES written with generous precision
+# Real rigs nest fewer than 100 joints deep (a Rigify finger tip is about 20) and hold a few
+# hundred joints; these limits only stop files built to exhaust the reader.
+MAX_DEPTH = 256
+MAX_JOINTS = 10_000
+# Plausible values: |OFFSET, End Site or channel value| up to a million file units (1 km in
+# millimetres, 2,800 turns in degrees); frame times from 10 kHz to 0.1 Hz.
+MAX_ABS_VALUE = 1e6
+FRAME_TIME_RANGE = (1e-4, 10.0)
 # Unit candidates for guess_unit_scale: metres per file unit.
 UNITS = {"metres": 1.0, "centimetres": 0.01, "millimetres": 0.001, "inches": 0.0254,
          "cmu_asf": 0.056444}
@@ -176,24 +187,35 @@ class _Tokens:
         if not np.isfinite(value):
             self.pos -= 1
             raise self.error(f"{what} is {tok}")
+        if abs(value) > MAX_ABS_VALUE:
+            self.pos -= 1
+            raise self.error(f"{what} is {tok}, beyond the plausible limit of "
+                             f"{MAX_ABS_VALUE:g} file units")
         return value
 
 
 class _Hierarchy:
     def __init__(self):
         self.names: list[str] = []
+        self.index: dict[str, int] = {}
         self.parents: list[int] = []
         self.offsets: list[list[float]] = []
         self.channels: list[tuple[str, ...]] = []
         self.end_sites: dict[int, np.ndarray] = {}
 
 
-def _parse_joint(tok: _Tokens, h: _Hierarchy, parent: int) -> None:
+def _parse_joint(tok: _Tokens, h: _Hierarchy, parent: int, depth: int = 0) -> None:
     name = tok.next("a joint name")
-    if name in h.names:
+    if name in h.index:
         tok.pos -= 1  # point at the name's line
         raise tok.error(f"joint name {name!r} appears twice")
+    if depth >= MAX_DEPTH:
+        raise tok.error(f"joints nested more than {MAX_DEPTH} deep; no body is built like "
+                        "that (unbalanced braces?)")
+    if len(h.names) >= MAX_JOINTS:
+        raise tok.error(f"more than {MAX_JOINTS} joints; refusing a hierarchy this large")
     index = len(h.names)
+    h.index[name] = index
     h.names.append(name)
     h.parents.append(parent)
     tok.expect("{")
@@ -213,7 +235,7 @@ def _parse_joint(tok: _Tokens, h: _Hierarchy, parent: int) -> None:
         word = tok.next(f"'}}' closing {name}")
         upper = word.upper()
         if upper == "JOINT":
-            _parse_joint(tok, h, index)
+            _parse_joint(tok, h, index, depth + 1)
         elif upper == "END":
             tok.expect("Site")
             tok.expect("{")
@@ -272,8 +294,10 @@ def _parse_header(lines: list[str], source: str, first_line: int) -> tuple[int, 
     frames, frame_time = values["frames"], values["frame time"]
     if not np.isfinite(frames) or frames != int(frames) or frames < 1:
         raise BVHError(f"{source}: Frames must be a positive whole number, got {frames:g}")
-    if not np.isfinite(frame_time) or frame_time <= 0:
-        raise BVHError(f"{source}: Frame Time must be a positive number of seconds, "
+    low, high = FRAME_TIME_RANGE
+    if not (np.isfinite(frame_time) and low <= frame_time <= high):
+        raise BVHError(f"{source}: Frame Time must be a positive number of seconds from "
+                       f"{low:g} to {high:g} ({1 / high:g} to {1 / low:g} frames per second), "
                        f"got {frame_time:g}")
     return int(frames), frame_time, i
 
@@ -291,13 +315,14 @@ def _parse_values(lines: list[str], frames: int, width: int, source: str,
     if values is None or values.size != frames * width:
         raise _bad_values_error(lines, frames, width, source, first_line)
     values = values.reshape(frames, width)
-    bad = ~np.isfinite(values)
+    bad = ~(np.abs(values) <= MAX_ABS_VALUE)  # NaN and infinities included
     if bad.any():
         row, col = (int(v) for v in np.argwhere(bad)[0])
         numbers = [first_line + n for n, line in enumerate(lines) if line.strip()]
         where = f"line {numbers[row]}, " if len(numbers) == frames else ""
         raise BVHError(f"{source}: {where}frame {row + 1}, value {col + 1}: "
-                       f"{values[row, col]} (NaN or infinite channel value)")
+                       f"{values[row, col]} (NaN, infinite or beyond the plausible limit "
+                       f"of {MAX_ABS_VALUE:g})")
     return values
 
 
@@ -327,7 +352,7 @@ def _bad_values_error(lines: list[str], frames: int, width: int, source: str,
 
 def parse_bvh(text: str, source: str = "<string>") -> BvhClip:
     """Parse BVH text; BVHError (with the line number where there is one) if malformed."""
-    hierarchy, motion = _split_sections(text, source)
+    hierarchy, motion = _split_sections(text.removeprefix("\ufeff"), source)
     tok = _Tokens("\n".join(hierarchy), source)
     tok.expect("HIERARCHY")
     tok.expect("ROOT")
@@ -347,10 +372,36 @@ def parse_bvh(text: str, source: str = "<string>") -> BvhClip:
 def read_bvh(path: str | Path) -> BvhClip:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise BVHError(f"{path.name}: over {MAX_FILE_BYTES >> 20} MB; refusing to read "
+                           "a BVH this large")
+        data = path.read_bytes()
     except OSError as e:
         raise BVHError(f"cannot read {path}: {e.strerror or e}") from None
-    return parse_bvh(text, path.name)
+    return parse_bvh(decode_bvh(data, path.name), path.name)
+
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def decode_bvh(data: bytes, source: str = "<bytes>") -> str:
+    """BVH bytes as text: UTF-8 (with or without a BOM), UTF-16 or UTF-32 with a BOM,
+    UTF-16 without one (recognised by its zero bytes around "HIERARCHY"), else Latin-1 so
+    that joint names in a legacy code page still read. BVHError for binary data."""
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), None)
+    if encoding is None and data[:2] in (b"H\0", b"\0H"):
+        encoding = "utf-16-le" if data[:1] == b"H" else "utf-16-be"
+    try:
+        text = data.decode(encoding or "utf-8")
+    except UnicodeDecodeError:
+        if encoding is not None:
+            raise BVHError(f"{source}: not valid {encoding.upper()} text") from None
+        text = data.decode("latin-1")
+    if "\0" in text:
+        raise BVHError(f"{source}: holds binary data (zero bytes); not a BVH text file")
+    return text
 
 
 def rest_size(clip: BvhClip) -> float:
@@ -406,30 +457,8 @@ def bvh_text(motion: Motion, rotation_order: str = "ZXY") -> str:
     if bad:
         raise BVHError(f"joint names {bad} cannot be written to BVH (empty, braces or "
                        "whitespace); rename those joints first")
-    rot_channels = " ".join(f"{a}rotation" for a in order)
     children = {j: skel.children(j) for j in range(len(skel))}
-    out = ["HIERARCHY"]
-
-    def joint(j: int, depth: int) -> None:
-        pad = "  " * depth
-        kind = "ROOT" if j == 0 else "JOINT"
-        out.append(f"{pad}{kind} {skel.names[j]}")
-        out.append(f"{pad}{{")
-        out.append(f"{pad}  OFFSET {_fmt(skel.offsets[j])}")
-        chans = f"6 Xposition Yposition Zposition {rot_channels}" if j == 0 else \
-            f"3 {rot_channels}"
-        out.append(f"{pad}  CHANNELS {chans}")
-        for c in children[j]:
-            joint(c, depth + 1)
-        if not children[j]:
-            bone = skel.offsets[j]
-            norm = np.linalg.norm(bone)
-            end = bone / norm * 0.1 if j and norm > 1e-9 else np.array([0.0, 0.1, 0.0])
-            out.extend([f"{pad}  End Site", f"{pad}  {{", f"{pad}    OFFSET {_fmt(end)}",
-                        f"{pad}  }}"])
-        out.append(f"{pad}}}")
-
-    joint(0, 0)
+    out = ["HIERARCHY", *_hierarchy_lines(skel, children, order)]
     order_idx = _depth_first(children)
     euler = quat_to_euler(motion.rotations[:, order_idx], order)  # (T, J, 3)
     values = np.concatenate([motion.root_translation, euler.reshape(motion.num_frames, -1)],
@@ -438,6 +467,34 @@ def bvh_text(motion: Motion, rotation_order: str = "ZXY") -> str:
             f"Frame Time: {float(1 / motion.fps):.10f}"]
     out += [" ".join(f"{v:.6f}" for v in row) for row in values]
     return "\n".join(out) + "\n"
+
+
+def _hierarchy_lines(skel: Skeleton, children: dict[int, list[int]], order: str) -> list[str]:
+    """The HIERARCHY section's joints, depth first; a stack, so no depth hits Python's
+    recursion limit."""
+    rot_channels = " ".join(f"{a}rotation" for a in order)
+    out: list[str] = []
+    stack: list[tuple[int, int, bool]] = [(0, 0, False)]  # joint, depth, closing?
+    while stack:
+        j, depth, closing = stack.pop()
+        pad = "  " * depth
+        if closing:
+            out.append(f"{pad}}}")
+            continue
+        kind = "ROOT" if j == 0 else "JOINT"
+        chans = f"6 Xposition Yposition Zposition {rot_channels}" if j == 0 else \
+            f"3 {rot_channels}"
+        out += [f"{pad}{kind} {skel.names[j]}", f"{pad}{{",
+                f"{pad}  OFFSET {_fmt(skel.offsets[j])}", f"{pad}  CHANNELS {chans}"]
+        if not children[j]:
+            bone = skel.offsets[j]
+            norm = np.linalg.norm(bone)
+            end = bone / norm * 0.1 if j and norm > 1e-9 else np.array([0.0, 0.1, 0.0])
+            out += [f"{pad}  End Site", f"{pad}  {{", f"{pad}    OFFSET {_fmt(end)}",
+                    f"{pad}  }}"]
+        stack.append((j, depth, True))
+        stack.extend((c, depth + 1, False) for c in reversed(children[j]))
+    return out
 
 
 def _depth_first(children: dict[int, list[int]]) -> list[int]:
@@ -453,8 +510,9 @@ def _fmt(v: np.ndarray) -> str:
     return " ".join(f"{x:.6f}" for x in v)
 
 
-def write_bvh(path: str | Path, motion: Motion, rotation_order: str = "ZXY") -> None:
-    Path(path).write_text(bvh_text(motion, rotation_order))
+def write_bvh(path: str | Path, motion: Motion, rotation_order: str = "ZXY") -> Path:
+    """Write the motion's BVH at exactly `path`, atomically (`io.atomic`); returns it."""
+    return write_text_atomic(path, bvh_text(motion, rotation_order))
 
 
 def motion_from_clip(clip: BvhClip, scale: float | None = None) -> Motion:
