@@ -77,11 +77,13 @@ class Animator:
         return self.blender.eval(f"key_snapshot({name!r})")
 
     def start_sampling(self) -> None:
-        """Record panel() at every 20 ms in Blender (what each redraw would show)."""
+        """Record panel() (and the time, "t") every 20 ms in Blender: what each redraw
+        would show."""
         self.blender.exec(
+            "import time\n"
             "samples = []\n"
             "def sample():\n"
-            "    samples.append(panel())\n"
+            "    samples.append({**panel(), 't': time.monotonic()})\n"
             "    return 0.02\n"
             "bpy.app.timers.register(sample)\n")
 
