@@ -436,7 +436,7 @@ def guess_unit_scale(clip: BvhClip) -> tuple[float, str]:
     size = rest_size(clip)
     if not size > 0:
         raise BVHError(f"{clip.source}: the rest skeleton has no size, so its length unit "
-                       "cannot be guessed; give the units explicitly")
+                       "cannot be guessed; give the units explicitly (--units)")
     name = min(UNITS, key=lambda u: abs(np.log(size * UNITS[u] / HUMAN_HEIGHT_M)))
     return UNITS[name], name
 
