@@ -466,3 +466,75 @@ def test_empty_and_unreadable_files(tmp_path):
     path.write_text(GOOD[:GOOD.index("0 91")])
     with pytest.raises(BVHError, match=r"cut\.bvh: truncated: Frames says 3 but only 1"):
         read_bvh(path)
+
+
+# ---------------------------------------------------------------- limits and encodings
+
+def _chain(depth: int) -> str:
+    lines = ["HIERARCHY", "ROOT j0", "{", "OFFSET 0 0 0", "CHANNELS 3 Xposition Yposition "
+             "Zposition"]
+    for i in range(1, depth):
+        lines += [f"JOINT j{i}", "{", "OFFSET 0 1 0", "CHANNELS 0"]
+    lines += ["}"] * depth + ["MOTION", "Frames: 1", "Frame Time: 0.04", "0 0 0"]
+    return "\n".join(lines)
+
+
+def test_depth_limit_is_explicit():
+    from motionfield.io.bvh import MAX_DEPTH
+
+    assert len(parse_bvh(_chain(MAX_DEPTH)).names) == MAX_DEPTH
+    for depth in (MAX_DEPTH + 1, 10_000):
+        with pytest.raises(BVHError, match=rf"^deep\.bvh: line \d+: joints nested more than "
+                                           rf"{MAX_DEPTH} deep"):
+            parse_bvh(_chain(depth), "deep.bvh")
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("OFFSET 0 1 0", "OFFSET 0 1e308 0", r"j1 OFFSET is 1e308, beyond the plausible limit"),
+    ("0.04\n0 0 0", "0.04\n0 -2e6 0", r"frame 1, value 2: -2000000.0 \(NaN, infinite or beyond"),
+    ("Frame Time: 0.04", "Frame Time: 1e-300", r"Frame Time must be .* got 1e-300"),
+    ("Frame Time: 0.04", "Frame Time: 1e300", r"Frame Time must be .* got 1e\+300"),
+])
+def test_implausible_values_are_refused_naming_the_file(old, new, message):
+    text = _chain(3) + "\n"
+    assert old in text
+    with pytest.raises(BVHError, match=rf"^take\.bvh: .*{message}"):
+        parse_bvh(text.replace(old, new, 1), "take.bvh")
+
+
+@pytest.mark.parametrize("encode", [
+    lambda t: b"\xef\xbb\xbf" + t.encode(), lambda t: t.encode("utf-16"),
+    lambda t: b"\xfe\xff" + t.encode("utf-16-be"), lambda t: t.encode("utf-16-le"),
+    lambda t: t.encode("utf-32"), lambda t: t.replace("\n", "\r\n").encode("utf-16")],
+    ids=["utf8-bom", "utf16-le-bom", "utf16-be-bom", "utf16-no-bom", "utf32", "utf16-crlf"])
+def test_boms_and_utf16_are_read(tmp_path, encode):
+    text = _chain(4)
+    (tmp_path / "enc.bvh").write_bytes(encode(text))
+    clip = read_bvh(tmp_path / "enc.bvh")
+    assert clip.names == ("j0", "j1", "j2", "j3") and clip.num_frames == 1
+
+
+def test_binary_and_broken_encodings_are_refused_naming_the_file(tmp_path):
+    from motionfield.io.bvh import decode_bvh
+
+    assert decode_bvh("ROOT H\xe9".encode("latin-1")) == "ROOT H\xe9"  # legacy code page
+    for data, message in ((bytes(64), "binary data"), (b"\x89PNG\r\n\x1a\n\x00\x00", "binary"),
+                          (b"\xff\xfeH\x00\x00\xd8", "not valid UTF-16")):
+        (tmp_path / "odd.bvh").write_bytes(data)
+        with pytest.raises(BVHError, match=rf"^odd\.bvh: .*{message}"):
+            read_bvh(tmp_path / "odd.bvh")
+
+
+def test_write_bvh_writes_exactly_its_path_even_for_deep_skeletons(tmp_path):
+    from motionfield.body.skeleton import Skeleton
+
+    joints = 3_000  # deeper than Python's recursion limit: the writer uses a stack
+    skel = Skeleton(tuple(f"j{i}" for i in range(joints)), tuple(range(-1, joints - 1)),
+                    np.tile([0.0, 0.01, 0.0], (joints, 1)))
+    q = np.zeros((2, joints, 4))
+    q[..., 0] = 1.0
+    target = tmp_path / "deep.BVH"
+    assert write_bvh(target, Motion.from_frames(q, np.zeros((2, 3)), skel, 30)) == target
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.BVH"]
+    text = target.read_text()
+    assert text.count("JOINT") == joints - 1 and text.count("}") == joints + 1
