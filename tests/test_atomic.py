@@ -165,3 +165,22 @@ def test_check_output_refuses_the_input_and_existing_files(tmp_path, monkeypatch
     with pytest.raises(MotionfieldError, match="folder"):
         check_output(tmp_path, [source], force=True)
     assert source.read_text() == "data"
+
+
+def test_sigkill_during_the_convert_command(tmp_path):
+    """The issue's case end to end: `motionfield convert ... -o OUT` killed at random moments
+    (10, seeded, across its whole run) leaves OUT absent or whole."""
+    from rigs_synth import MIXAMO, names_for, smooth_motion, synth_bvh
+
+    source = tmp_path / "walk.bvh"
+    source.write_text(synth_bvh(smooth_motion(frames=2000), names_for(MIXAMO), 0.01, "ZYX"))
+    rng = np.random.default_rng(32)
+    for attempt in range(10):
+        target = tmp_path / f"out{attempt}.npz"
+        child = subprocess.Popen([sys.executable, "-m", "motionfield.cli", "convert",
+                                  str(source), "--fps", "120", "-o", str(target)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(float(rng.uniform(0.2, 1.0)))
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        assert not target.exists() or Motion.load(target).num_frames == 7997, attempt
