@@ -14,9 +14,9 @@ from motionfield.body.proxy import MAX_INFLUENCES
 from motionfield.body.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS, smpl_skeleton
 from motionfield.body.smpl_model import BodyModelError, rest_body
 from motionfield.client import BackendError, Client, JobFailed
+from motionfield.methods.convert.job import JOB as CONVERT
 from motionfield.protocol import new_key
 from motionfield.server.app import Server
-from motionfield.server.convert_job import CONVERT
 
 BETAS = np.linspace(-1.5, 1.5, 10)
 
