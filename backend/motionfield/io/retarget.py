@@ -273,10 +273,11 @@ def _leg_length(points: np.ndarray, mapped: np.ndarray) -> float:
 
 
 def resolve_rig(clip: BvhClip, rig: RigMap | None) -> RigMap:
-    if rig is None:
-        rig = detect_rig(clip.names, clip.parents)
-    rig.check_against(clip.names)
-    return rig
+    with _naming(clip):
+        if rig is None:
+            rig = detect_rig(clip.names, clip.parents)
+        rig.check_against(clip.names)
+        return rig
 
 
 def retarget(clip: BvhClip, rig: RigMap | None = None, *, units: str | None = None,
