@@ -40,6 +40,9 @@ venv_for() {  # version python: prints the venv's folder (all else to stderr)
 }
 
 run_tests() {  # venv
+  "$1/bin/python" -c 'import bpy, sys, importlib.util as u
+print(f"Blender {bpy.app.version_string} on Python {sys.version.split()[0]}" + (
+    "" if u.find_spec("torch") else ": no torch (tests/blender/conftest.py leaves out those needing it)"))'
   "$1/bin/python" -m pytest -q -p no:cacheprovider tests/blender
 }
 
