@@ -144,6 +144,7 @@ def _valid_corpus() -> dict[str, bytes | str]:
         "utf16_le_bom": BASE.encode("utf-16"),
         "utf16_be_bom": b"\xfe\xff" + BASE.encode("utf-16-be"),
         "utf16_le_no_bom": BASE.encode("utf-16-le"),
+        "utf16_be_no_bom_leading_blank_line": ("\n" + BASE).encode("utf-16-be"),
         "utf32_bom": BASE.encode("utf-32"),
         "crlf": BASE.replace("\n", "\r\n"),
         "cr_only": BASE.replace("\n", "\r"),

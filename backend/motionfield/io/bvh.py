@@ -388,11 +388,16 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
 
 def decode_bvh(data: bytes, source: str = "<bytes>") -> str:
     """BVH bytes as text: UTF-8 (with or without a BOM), UTF-16 or UTF-32 with a BOM,
-    UTF-16 without one (recognised by its zero bytes around "HIERARCHY"), else Latin-1 so
+    UTF-16 without one (ASCII text with every other byte zero), else Latin-1 so
     that joint names in a legacy code page still read. BVHError for binary data."""
     encoding = next((name for bom, name in _BOMS if data.startswith(bom)), None)
-    if encoding is None and data[:2] in (b"H\0", b"\0H"):
-        encoding = "utf-16-le" if data[:1] == b"H" else "utf-16-be"
+    head = data[:256 - len(data[:256]) % 2]
+    if encoding is None and len(head) >= 4 and head.count(0) * 2 == len(head):
+        # BOM-less UTF-16 of ASCII text: every other byte is zero
+        if not any(head[1::2]):
+            encoding = "utf-16-le"
+        elif not any(head[0::2]):
+            encoding = "utf-16-be"
     try:
         text = data.decode(encoding or "utf-8")
     except UnicodeDecodeError:
