@@ -11,6 +11,8 @@ import pytest
 
 from motionfield.protocol import (
     DELIMITER,
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
     Message,
     ProtocolError,
     Session,
@@ -48,7 +50,7 @@ def test_frame_layout_is_documented():
     frames = frames_of(Message("ping", {"x": 1}, {"a": np.zeros(2, np.float32)}))
     assert frames[0] == DELIMITER and len(frames) == 5
     header, content = json.loads(frames[2]), json.loads(frames[3])
-    assert header["v"] == 1 and header["type"] == "ping"
+    assert header["v"] == PROTOCOL_VERSION and header["type"] == "ping"
     assert header["buffers"] == [{"dtype": "<f4", "shape": [2]}]
     assert content == {"x": 1, "arrays": ["a"]} and len(frames[4]) == 8
 
@@ -57,7 +59,7 @@ def test_frame_layout_is_documented():
     lambda f: [f[0], f[1], f[2].replace(b"ping", b"info"), *f[3:]],
     lambda f: [f[0], f[1], f[2], f[3].replace(b"1", b"2"), *f[4:]],
     lambda f: [f[0], b"0" * 64, *f[2:]],
-    lambda f: [*f[:-1], f[-1][:-1] + b"\x01"],
+    lambda f: [*f[:-1], bytes(f[-1])[:-1] + b"\x01"],
 ])
 def test_tampered_messages_are_refused(tamper):
     frames = frames_of(Message("ping", {"x": 1}, {"a": np.zeros(2, np.float32)}))
@@ -91,7 +93,7 @@ def _signed(header: dict, content: dict, buffers: list[bytes] = ()) -> list[byte
     return [DELIMITER, s.sign(parts), *parts]
 
 
-BASE = {"v": 1, "id": "x", "type": "ping", "job": None, "time": 0.0, "buffers": []}
+BASE = {"v": PROTOCOL_VERSION, "id": "x", "type": "ping", "job": None, "time": 0.0, "buffers": []}
 
 
 @pytest.mark.parametrize("header,content,buffers,message", [

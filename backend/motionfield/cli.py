@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -29,10 +30,13 @@ def _rig_show(args: argparse.Namespace) -> int:
 def _rig_calibrate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from motionfield.io.atomic import check_output, write_text_atomic
     from motionfield.io.bvh import read_bvh
     from motionfield.io.retarget import calibrate, file_units, resolve_rig
     from motionfield.io.rigs import load_rig_map
 
+    output = check_output(args.output, [args.input, *([args.map] if args.map else [])],
+                          args.force, suffixes=(".json",))
     clip = read_bvh(args.input)
     rig = resolve_rig(clip, load_rig_map(args.map) if args.map else None)
     _, scale = file_units(clip, rig, args.units)
@@ -40,7 +44,7 @@ def _rig_calibrate(args: argparse.Namespace) -> int:
     rig = replace(rig, calibration={k: [round(float(x), 6) for x in v] for k, v in calib.items()},
                   description=(rig.description + f" Calibrated on {Path(args.input).name} "
                                f"frame {args.frame}.").strip())
-    Path(args.output).write_text(rig.to_json() + "\n")
+    write_text_atomic(output, rig.to_json() + "\n")
     print(f"wrote {args.output}: {len(calib)} joints calibrated from frame {args.frame}")
     return 0
 
@@ -63,9 +67,12 @@ def _data_build(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import logging
 
+    import zmq
+
     from motionfield.protocol import (
         default_connection_file,
         new_key,
+        read_key_file,
         remove_connection_file,
         write_connection_file,
     )
@@ -73,25 +80,58 @@ def _serve(args: argparse.Namespace) -> int:
     from motionfield.server.app import Server, is_loopback
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    if not is_loopback(args.bind) and not args.key_file:
+    remote = not is_loopback(args.bind)
+    if remote and not args.key_file:
         raise MotionfieldError(f"refusing to listen on {args.bind} without --key-file: only "
                                "loopback addresses may use a generated key")
     if args.parent_pid is not None and (args.parent_pid <= 0
                                         or not parent.is_alive(args.parent_pid)):
         raise MotionfieldError(f"--parent-pid {args.parent_pid}: no such process")
-    key = Path(args.key_file).read_bytes().strip() if args.key_file else new_key()
-    server = Server(args.bind, key, workers=args.workers,
-                    allow_remote=not is_loopback(args.bind))
-    conn = write_connection_file(args.connection_file or default_connection_file(),
-                                 server.address, key)
+    for folder in args.smpl_folder:
+        if not Path(folder).is_dir():
+            raise MotionfieldError(f"--smpl-folder {folder}: no such folder")
+    key = read_key_file(args.key_file) if args.key_file else new_key()
+    curve = remote if args.curve is None else args.curve
+    if curve and not zmq.has("curve"):
+        raise MotionfieldError("this pyzmq has no CURVE support; pass --no-curve to listen "
+                               "unencrypted (messages are still signed)")
+    conn_path = Path(args.connection_file or default_connection_file())
+    if conn_path.exists() and _owner_running(conn_path):  # before binding: a clear refusal
+        raise MotionfieldError(f"a backend is already running with connection file "
+                               f"{conn_path}; stop it first or give another --connection-file")
+    server = Server(args.bind, key, workers=args.workers, allow_remote=remote,
+                    curve_secret_key=zmq.curve_keypair()[1] if curve else None,
+                    allowed_paths={"smpl_folders": args.smpl_folder})
+    try:
+        conn = write_connection_file(conn_path, server.address, key,
+                                     curve_server_key=server.curve_public_key,
+                                     still_running=parent.is_alive)
+    except BaseException:
+        server.close()
+        raise
     _stop_when_told(server, args.parent_pid)
-    print(f"motionfield backend listening on {server.address}; connection file {conn}",
-          flush=True)
+    if remote and not curve:
+        logging.getLogger("motionfield.server").warning(
+            "listening on %s without encryption (--no-curve): anyone on the network sees "
+            "the motion data", server.address)
+    print(f"motionfield backend listening on {server.address}"
+          f"{' (CURVE encrypted)' if curve else ''}; connection file {conn}", flush=True)
     try:
         server.serve_forever()
     finally:
         remove_connection_file(conn, server.address)
     return 0
+
+
+def _owner_running(connection_file: Path) -> bool:
+    """Whether the process that wrote `connection_file` still runs."""
+    from motionfield.server import parent
+
+    try:
+        pid = json.loads(connection_file.read_text()).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return type(pid) is int and pid > 0 and pid != os.getpid() and parent.is_alive(pid)
 
 
 def _stop_when_told(server, parent_pid: int | None) -> None:
@@ -131,6 +171,7 @@ def _methods(args: argparse.Namespace) -> int:
 
 def _client(args: argparse.Namespace) -> int:
     from motionfield.client import Client
+    from motionfield.io.atomic import check_output
 
     with Client.from_connection_file(args.connection_file) as client:
         if args.client_command == "ping":
@@ -141,9 +182,10 @@ def _client(args: argparse.Namespace) -> int:
         elif args.client_command == "convert":
             import numpy as np
 
+            check_output(args.output, [args.input], args.force, suffixes=(".npz",))
             params = {"name": Path(args.input).name, "fps": _typed("fps", "number", args.fps)}
             file = {"bvh_file": np.frombuffer(Path(args.input).read_bytes(), dtype=np.uint8)}
-            _run_and_save(client, "convert", params, file, args.output)
+            _run_and_save(client, "convert", params, file, args.output, args.force)
         else:
             return _client_run(client, args)
     return 0
@@ -169,10 +211,16 @@ def _typed(name: str, kind: str, text: str):
 def _client_run(client, args: argparse.Namespace) -> int:
     import numpy as np
 
+    from motionfield.io.atomic import check_output
+
     offered = client.info()["methods"]
     if args.method not in offered:
         raise MotionfieldError(f"the backend offers no method {args.method!r}; it offers "
                                f"{sorted(offered)}")
+    if args.output:
+        check_output(args.output, [*filter(None, [args.motion]),
+                                   *(pair.partition("=")[2] for pair in args.file)],
+                     args.force, suffixes=(".npz",))
     schema = offered[args.method]["params"]
     params = {}
     for pair in args.param:
@@ -193,15 +241,17 @@ def _client_run(client, args: argparse.Namespace) -> int:
         if not sep:
             raise MotionfieldError(f"--file {pair!r}: give NAME=PATH")
         arrays[name] = np.frombuffer(Path(path).read_bytes(), dtype=np.uint8)
-    _run_and_save(client, args.method, params, arrays, args.output)
+    _run_and_save(client, args.method, params, arrays, args.output, args.force)
     return 0
 
 
-def _run_and_save(client, method: str, params: dict, arrays: dict, output: str | None) -> None:
-    """Run the job with a progress bar; save a motion result to `output` (.npz), print any
-    other result's content as JSON."""
+def _run_and_save(client, method: str, params: dict, arrays: dict, output: str | None,
+                  force: bool = False) -> None:
+    """Run the job with a progress bar; save a motion result to `output` (.npz, written
+    atomically), print any other result's content as JSON."""
     from tqdm import tqdm
 
+    from motionfield.io.atomic import check_output
     from motionfield.methods.results import is_motion_result, motion_from_result
 
     with tqdm(desc=method, unit="step", leave=False) as bar:
@@ -211,6 +261,7 @@ def _run_and_save(client, method: str, params: dict, arrays: dict, output: str |
 
         result = client.run(method, params, arrays, progress=progress)
     if output and is_motion_result(result.content, result.arrays):
+        check_output(output, (), force, suffixes=(".npz",))  # again: the job took a while
         motion_from_result(result.content, result.arrays).save(output)
         print(f"{output}: {result.content['frames']} frames at {result.content['fps']} fps")
         return
@@ -254,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame", type=int, required=True)
     p.add_argument("--map")
     p.add_argument("--units")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", required=True, help="the calibrated map (.json)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=_rig_calibrate)
 
     data = sub.add_parser("data", help="motion data sets").add_subparsers(
@@ -279,6 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="jobs run at once")
     p.add_argument("--parent-pid", type=int, metavar="PID",
                    help="stop when process PID ends (Blender passes its own)")
+    p.add_argument("--smpl-folder", action="append", default=[], metavar="DIR",
+                   help="a folder whose SMPL model files jobs may name (smpl_folder); "
+                        "repeatable. Without it, jobs cannot read model files here")
+    p.add_argument("--curve", action=argparse.BooleanOptionalAction, default=None,
+                   help="encrypt with ZeroMQ CURVE (default: on beyond loopback); the "
+                        "connection file carries the server's public key")
     p.set_defaults(func=_serve)
     _add_client(sub)
 
@@ -326,10 +384,12 @@ def _add_client(sub) -> None:
                    help="a file's bytes sent as the array NAME (e.g. bvh_file=take.bvh)")
     c.add_argument("-o", "--output", help="save a motion result here (.npz); other results "
                    "are printed as JSON")
+    c.add_argument("--force", action="store_true", help="overwrite an existing output file")
     c = csub.add_parser("convert", parents=[after], help="a BVH onto SMPL through the backend")
     c.add_argument("input")
     c.add_argument("--fps", required=True)
-    c.add_argument("-o", "--output", required=True)
+    c.add_argument("-o", "--output", required=True, help="OUT.npz (never the input)")
+    c.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,11 @@ Uses protocol.py and pyzmq only (no torch), so the Blender add-on bundles it as 
     with Client.from_connection_file() as c:
         result = c.run("convert", {"bvh": text, "fps": 29.97}, progress=print)
         result.arrays["rotations"]            # (T, 24, 4)
+
+No call blocks without a deadline: every send times out (`send_timeout`, the heartbeat
+by default), every wait is bounded, `run(timeout=...)` is honoured while it heartbeats, and
+`poll()` raises BackendGone once a heartbeat ping has gone unanswered for `heartbeat`
+seconds.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from .protocol import (
     ProtocolError,
     Session,
     default_connection_file,
-    read_connection_file,
+    read_connection,
 )
 
 
@@ -53,21 +58,37 @@ class JobResult:
 class Client:
     """A DEALER connection to one backend. Not thread-safe: one client per thread."""
 
-    def __init__(self, address: str, key: bytes, heartbeat: float = 2.0):
+    def __init__(self, address: str, key: bytes, heartbeat: float = 2.0,
+                 curve_server_key: bytes | None = None, send_timeout: float | None = None,
+                 max_message_bytes: int = MAX_MESSAGE_BYTES):
+        """`curve_server_key`: the server's CURVE public key (a connection file carries it
+        when the server encrypts); `send_timeout`: seconds a send may wait for the socket
+        (default: the heartbeat)."""
         self.address = address
         self.heartbeat = heartbeat
         self.session = Session(key)
         self.ctx = zmq.Context()
         self.socket = self.ctx.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
+        self.send_timeout = heartbeat if send_timeout is None else send_timeout
+        self.socket.setsockopt(zmq.SNDTIMEO, max(1, int(self.send_timeout * 1000)))
+        self.socket.setsockopt(zmq.RCVTIMEO, max(1, int(heartbeat * 1000)))
+        if curve_server_key is not None:
+            public, secret = zmq.curve_keypair()
+            self.socket.curve_serverkey = curve_server_key
+            self.socket.curve_publickey, self.socket.curve_secretkey = public, secret
         self.socket.connect(address)
         self._inbox: list[Message] = []  # received, not yet claimed
+        self._last_heard = time.monotonic()
+        self._heartbeat_sent: float | None = None  # when poll()'s unanswered ping went out
+        self._heartbeat_ids: set[str] = set()  # poll()'s pings, whose pongs nobody claims
 
     @classmethod
     def from_connection_file(cls, path: str | Path | None = None, **kw) -> Client:
-        address, key = read_connection_file(path or default_connection_file())
-        return cls(address, key, **kw)
+        doc = read_connection(path or default_connection_file())
+        kw.setdefault("curve_server_key", doc["curve_server_key"])
+        return cls(doc["address"], doc["key"], **kw)
 
     def close(self) -> None:
         self.socket.close(0)
@@ -82,22 +103,37 @@ class Client:
     # ------------------------------------------------------------------ plumbing
 
     def _send(self, msg: Message) -> Message:
-        self.socket.send_multipart(self.session.serialize(msg), copy=False)
+        try:
+            self.socket.send_multipart(self.session.serialize(msg), copy=False)
+        except zmq.Again:  # no connection to the backend, or it stopped reading
+            raise BackendGone(f"could not send {msg.type!r} to {self.address} within "
+                              f"{self.send_timeout:g} s: the backend is gone or not "
+                              "reading") from None
         return msg
 
     def _receive(self, timeout: float) -> Message | None:
         if not self.socket.poll(int(max(timeout, 0) * 1000)):
             return None
-        frames = self.socket.recv_multipart(copy=True)
         try:
-            return self.session.deserialize(frames)
+            frames = self.socket.recv_multipart(copy=False)
+        except zmq.Again:
+            return None
+        try:
+            msg = self.session.deserialize(frames)
         except ProtocolError as e:
             raise BackendError(f"bad message from the backend: {e}") from None
+        self._last_heard = time.monotonic()
+        if msg.session is not None:  # the server's session, which our requests name
+            self.session.session_id = msg.session
+        return msg
 
     def _drain(self, timeout: float = 0.0) -> None:
         msg = self._receive(timeout)
         while msg is not None:
-            self._inbox.append(msg)
+            if msg.content.get("re") not in self._heartbeat_ids:
+                self._inbox.append(msg)
+            else:
+                self._heartbeat_ids.discard(msg.content["re"])
             msg = self._receive(0)
 
     def _take(self, match: Callable[[Message], bool]) -> Message | None:
@@ -108,14 +144,28 @@ class Client:
 
     def _request(self, kind: str, content: dict | None = None, arrays: dict | None = None,
                  job: str | None = None, timeout: float | None = None) -> Message:
-        """Send a request and wait for its reply (the message whose `re` is its id)."""
+        """Send a request and wait for its reply (the message whose `re` is its id). A
+        request refused for naming an old server session (the backend restarted) is sent
+        again once, naming the new one."""
+        if kind != "ping" and self.session.session_id is None:
+            self._request("ping", timeout=timeout)  # learn the server's session
+        for attempt in (1, 2):
+            reply = self._exchange(kind, content, arrays, job, timeout)
+            stale = reply.type == "error" and "server session" in \
+                str(reply.content.get("message"))
+            if not (stale and attempt == 1):
+                break
+        if reply.type == "error":
+            raise BackendError(reply.content.get("message", "backend error"))
+        return reply
+
+    def _exchange(self, kind: str, content: dict | None, arrays: dict | None,
+                  job: str | None, timeout: float | None) -> Message:
         sent = self._send(Message(kind, content or {}, arrays or {}, job))
         deadline = time.monotonic() + (self.heartbeat if timeout is None else timeout)
         while True:
             reply = self._take(lambda m: m.content.get("re") == sent.id)
             if reply is not None:
-                if reply.type == "error":
-                    raise BackendError(reply.content.get("message", "backend error"))
                 return reply
             left = deadline - time.monotonic()
             if left <= 0:
@@ -141,14 +191,35 @@ class Client:
 
     def poll(self, timeout: float = 0.0) -> list[Message]:
         """Events received so far (progress, result, error, cancelled); never blocks
-        longer than `timeout`. For a UI timer."""
+        longer than `timeout` (plus a send's timeout). For a UI timer.
+
+        It heartbeats: once the backend has been silent for half the heartbeat it sends a
+        ping (without waiting), and it raises BackendGone once it has heard nothing for the
+        heartbeat with that ping out, so a timer calling poll() notices a dead backend."""
         # events that came in with an earlier reply are handed over without waiting
         self._drain(0.0 if any(map(_is_event, self._inbox)) else timeout)
         events, rest = [], []
         for m in self._inbox:  # by kind, never by `==` (which would compare arrays)
             (events if _is_event(m) else rest).append(m)
         self._inbox = rest
+        if not events:
+            self._heartbeat_check()
         return events
+
+    def _heartbeat_check(self) -> None:
+        now = time.monotonic()
+        if self._heartbeat_sent is not None and self._last_heard >= self._heartbeat_sent:
+            self._heartbeat_sent = None  # answered (anything heard since counts)
+        if self._heartbeat_sent is not None:
+            # silent for the heartbeat, with a ping out long enough for a live backend
+            if now - self._last_heard > self.heartbeat and \
+                    now - self._heartbeat_sent > self.heartbeat / 4:
+                raise BackendGone(f"no answer from {self.address} for "
+                                  f"{now - self._last_heard:.1f} s (heartbeat "
+                                  f"{self.heartbeat:g} s): the backend is gone")
+        elif now - self._last_heard > self.heartbeat / 2:
+            self._heartbeat_ids = {self._send(Message("ping")).id}
+            self._heartbeat_sent = time.monotonic()
 
     def status(self, job: str) -> dict:
         return self._request("status", job=job).content
@@ -169,34 +240,31 @@ class Client:
             timeout: float | None = None) -> JobResult:
         """Submit and wait. Pings while waiting: BackendGone if the backend stops
         answering for `heartbeat` seconds; JobFailed / JobCancelled as the job ends."""
-        job = self.submit(method, params, arrays)
         deadline = None if timeout is None else time.monotonic() + timeout
-        last_heard = time.monotonic()
+        job = self.submit(method, params, arrays)
         others: list[Message] = []  # other jobs' events, handed back to the inbox at the end
         try:
             while True:
-                for event in self.poll(min(self.heartbeat / 4, 0.5)):
-                    last_heard = time.monotonic()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    try:
+                        self.cancel(job)
+                    except BackendGone:
+                        pass
+                    raise BackendError(f"job {job} took longer than {timeout:g} s; cancelled")
+                wait = min(self.heartbeat / 4, 0.5, left if left is not None else 0.5)
+                try:
+                    events = self.poll(wait)
+                except BackendGone as e:
+                    raise BackendGone(f"{e} (while job {job} ran)") from None
+                for event in events:
                     if event.job != job:
                         others.append(event)  # not re-polled: stale events are no heartbeat
-                        continue
-                    if event.type == "progress":
+                    elif event.type == "progress":
                         if progress:
                             progress(event.content)
                     else:
                         return _outcome(event)
-                if deadline is not None and time.monotonic() > deadline:
-                    self.cancel(job)
-                    raise BackendError(f"job {job} took longer than {timeout:g} s; cancelled")
-                silent = time.monotonic() - last_heard
-                if silent > self.heartbeat / 2:  # ask; the answer has the rest (>= 1/4) of it
-                    try:
-                        self.ping(timeout=max(self.heartbeat - silent, 0.01))
-                    except BackendGone:
-                        raise BackendGone(f"no answer from {self.address} for "
-                                          f"{self.heartbeat:g} s (the heartbeat) while job "
-                                          f"{job} ran: the backend is gone") from None
-                    last_heard = time.monotonic()
         finally:
             self._inbox[:0] = others
 

@@ -4,12 +4,20 @@ Only the loop thread touches the client socket. Workers run jobs and hand events
 through a queue, waking the loop over an inproc socket, so pings, status and cancels are
 answered while jobs run. Jobs are taken round-robin across clients (a client with 100
 jobs queued does not starve one with 1). A result is pushed to the client that submitted
-it and kept for `result_ttl` seconds, so a client that reconnects can `fetch` it.
+it and kept for `result_ttl` seconds (and `max_result_bytes` in all, oldest dropped
+first), so a client that reconnects can `fetch` it.
+
+Nothing one message does ends the loop: anything raised while handling a message is
+logged (and answered when the sender holds the key). Every size is bounded: a message (all
+frames), the input bytes of queued jobs, the bytes of kept results, and a result itself
+(one larger than a message is an error reply, never a message ZeroMQ would drop).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import queue
 import sys
 import threading
@@ -23,6 +31,7 @@ import numpy as np
 import zmq
 
 from motionfield import __version__, methods
+from motionfield.errors import MotionfieldError
 from motionfield.protocol import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
@@ -30,11 +39,22 @@ from motionfield.protocol import (
     ProtocolError,
     Session,
     Unauthenticated,
+    check_key,
 )
 from motionfield.server.jobs import Cancelled, JobError, JobType
 
 log = logging.getLogger("motionfield.server")
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+MAX_RESULT_BYTES = 512 * 1024 * 1024  # kept for fetching, all results together
+MAX_QUEUED_BYTES = 1024 * 1024 * 1024  # input arrays of jobs not yet finished
+MAX_EXPIRED_IDS = 100_000  # remembered so that a late fetch hears "expired", not "unknown"
+# requests that change state: they must name this server's session (a message captured
+# from an earlier run of a server with the same key names another)
+SESSION_REQUIRED = ("shutdown",)
+
+
+class BindError(MotionfieldError):
+    """The server cannot listen on the address asked for."""
 
 
 def is_loopback(address: str) -> bool:
@@ -57,6 +77,8 @@ class Job:
     progress: dict = field(default_factory=dict)
     result: Message | None = None
     finished: float = 0.0
+    input_bytes: int = 0
+    result_bytes: int = 0
 
 
 class FairQueue:
@@ -110,32 +132,67 @@ class Server:
 
     def __init__(self, address: str, key: bytes, workers: int = 1,
                  result_ttl: float = 600.0, max_results: int = 2000,
-                 allow_remote: bool = False):
+                 allow_remote: bool = False, *, max_result_bytes: int = MAX_RESULT_BYTES,
+                 max_queued_bytes: int = MAX_QUEUED_BYTES,
+                 max_message_bytes: int = MAX_MESSAGE_BYTES,
+                 curve_secret_key: bytes | None = None,
+                 allowed_paths: dict[str, list[str]] | None = None):
+        """`curve_secret_key` (zmq.curve_keypair()'s second half) encrypts and authenticates
+        the transport with CURVE: only clients given `curve_public_key` can connect.
+        `allowed_paths` maps a setting (a Param's `allowed_in`, e.g. "smpl_folders") to
+        the folders on this machine that job parameters may name."""
         if not is_loopback(address) and not allow_remote:
             raise ValueError(f"refusing to listen on {address}: not a loopback address. "
                              "Pass --allow-remote (messages are always signed with the key)")
-        self.session = Session(key)
+        self.session = Session(check_key(key), session_id=uuid.uuid4().hex,
+                               max_message_bytes=max_message_bytes)
         self.ctx = zmq.Context()
         self.socket = self.ctx.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
         self.socket.setsockopt(zmq.ROUTER_MANDATORY, 0)
-        self.socket.bind(address.replace(":0", ":*") if address.endswith(":0") else address)
-        self.address = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.curve_public_key = None
+        if curve_secret_key is not None:
+            self.socket.curve_secretkey = curve_secret_key
+            self.socket.curve_server = True
+            self.curve_public_key = zmq.curve_public(curve_secret_key)
+        self.address = self._bind(address)
         self._wake_address = f"inproc://wake-{uuid.uuid4().hex}"
         self._wake = self.ctx.socket(zmq.PULL)
         self._wake.bind(self._wake_address)
         self._outbox: queue.Queue[tuple[bytes, Message]] = queue.Queue()
         self._queue = FairQueue()
         self._jobs: dict[str, Job] = {}
+        self._expired: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self._result_ttl, self._max_results = result_ttl, max_results
+        self._max_result_bytes, self._max_queued_bytes = max_result_bytes, max_queued_bytes
+        self._max_message_bytes = max_message_bytes
+        self._allowed_paths = {name: [os.path.realpath(p) for p in folders]
+                               for name, folders in (allowed_paths or {}).items()}
         self._next_expiry = 0.0
         self._running = True
         self._workers = [threading.Thread(target=self._work, daemon=True, name=f"worker-{i}")
                          for i in range(workers)]
-        self.stats = {"requests": 0, "rejected": 0}
+        self.stats = {"requests": 0, "rejected": 0, "failed": 0}
         methods.job_types()  # import every method now: a broken one fails here, not in info
+
+    def _bind(self, address: str) -> str:
+        """Bind the client socket; BindError (one line) for a taken port or a bad address."""
+        try:
+            self.socket.bind(address.replace(":0", ":*") if address.endswith(":0")
+                             else address)
+        except zmq.ZMQError as e:
+            self.socket.close(0)
+            self.ctx.destroy(linger=0)
+            hint = {zmq.EADDRINUSE: "the port is taken (another backend?)",
+                    zmq.EADDRNOTAVAIL: "no interface of this machine has that address",
+                    zmq.EINVAL: "not a ZeroMQ address like tcp://127.0.0.1:5555",
+                    zmq.EPROTONOSUPPORT: "unknown transport; use tcp:// or ipc://",
+                    zmq.EACCES: "permission denied"}.get(e.errno, "")
+            raise BindError(f"cannot listen on {address}: {e.strerror}"
+                            + (f" ({hint})" if hint else "")) from None
+        return self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
 
     # ------------------------------------------------------------------ loop thread
 
@@ -158,10 +215,10 @@ class Server:
                 if self.socket in events:
                     for _ in range(1000):  # bounded burst, then service the outbox again
                         try:
-                            frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=True)
+                            frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
                         except zmq.Again:
                             break
-                        self._handle_frames(frames)
+                        self._handle_safely(frames)
                 self._expire_results()
         finally:
             self.close()
@@ -205,12 +262,20 @@ class Server:
         except zmq.ZMQError as e:  # a vanished peer or a full pipe: the result stays kept
             log.debug("could not send %s: %s", msg.type, e)
 
-    def _handle_frames(self, frames: list[bytes]) -> None:
+    def _handle_safely(self, frames: list) -> None:
+        """Handle one message; whatever it raises is logged, and the loop goes on."""
+        try:
+            self._handle_frames(frames)
+        except Exception:  # a bug must not end the server for every client
+            self.stats["failed"] += 1
+            log.exception("a message could not be handled")
+
+    def _handle_frames(self, frames: list) -> None:
         self.stats["requests"] += 1
         if len(frames) < 2:
             self.stats["rejected"] += 1
             return
-        client, body = frames[0], frames[1:]
+        client, body = bytes(frames[0]), frames[1:]
         try:
             msg = self.session.deserialize(body)
         except ProtocolError as e:
@@ -223,6 +288,7 @@ class Server:
                 self._send(client, Message("error", reply))
             return
         try:
+            self._check_session(msg)
             self._dispatch(client, msg)
         except (JobError, ProtocolError) as e:
             self._send(client, Message("error", {"message": str(e), "re": msg.id},
@@ -231,6 +297,15 @@ class Server:
             log.exception("request %s failed", msg.type)  # take the server down
             self._send(client, Message("error", {"message": f"internal error: {e!r}",
                                                  "re": msg.id}, job=msg.job))
+
+    def _check_session(self, msg: Message) -> None:
+        """A request naming another server session is a message captured from (or meant
+        for) an earlier run: refused, as is a state-changing request naming none."""
+        ours = self.session.session_id
+        if msg.session == ours or (msg.session is None and msg.type not in SESSION_REQUIRED):
+            return
+        raise ProtocolError(f"{msg.type!r} names server session {msg.session!r}, this "
+                            f"server's is {ours!r} (it restarted?): resend it")
 
     def _dispatch(self, client: bytes, msg: Message) -> None:
         handler = {"ping": self._ping, "info": self._info, "submit": self._submit,
@@ -259,18 +334,48 @@ class Server:
         params = msg.content.get("params", {})
         if not isinstance(params, dict):
             raise JobError("submit: 'params' must be an object")
-        job = Job(uuid.uuid4().hex, client, job_type, job_type.validate(params, msg.arrays),
-                  {k: np.array(v) for k, v in msg.arrays.items()})
+        params = job_type.validate(params, msg.arrays)
+        size = sum(a.nbytes for a in msg.arrays.values()) + len(json.dumps(params))
+        with self._lock:
+            held = sum(j.input_bytes for j in self._jobs.values())
+        if held + size > self._max_queued_bytes:
+            raise JobError(f"submit: the backend already holds {held / 2**20:.0f} MiB of "
+                           "input for unfinished jobs (at most "
+                           f"{self._max_queued_bytes / 2**20:.0f} MiB); wait for some to finish")
+        job = Job(uuid.uuid4().hex, client, job_type, params,
+                  {k: np.array(v) for k, v in msg.arrays.items()}, input_bytes=size)
         with self._lock:
             self._jobs[job.id] = job
         # answer before queueing: a woken worker holding the GIL would delay the answer
         self._reply(client, msg, "accepted", {"position": len(self._queue) + 1}, job=job.id)
         self._queue.put(job)
 
+    def _allowed_local_paths(self, job_type: JobType, params: dict) -> dict:
+        """Parameters naming files on this machine, resolved, once each is inside a folder
+        the server's own settings allow. Absent, unreadable and not allowed get one and the
+        same answer, so a client cannot probe which paths exist."""
+        for name, spec in job_type.params.items():
+            if spec.allowed_in is None or params.get(name) is None:
+                continue
+            allowed = self._allowed_paths.get(spec.allowed_in, [])
+            path = _inside(params[name], allowed)
+            if path is None:
+                raise JobError(
+                    f"{job_type.name}: {name} {params[name]!r:.200}: no such SMPL model folder "
+                    f"or file readable inside the {len(allowed)} folder(s) this backend allows "
+                    f"for {spec.allowed_in} (motionfield serve --{_flag(spec.allowed_in)} DIR)")
+            params[name] = path
+        return params
+
     def _job(self, msg: Message) -> Job:
         job = self._jobs.get(msg.job or "")
         if job is None:
-            raise JobError(f"no job {msg.job!r} here (finished results are kept "
+            if (msg.job or "") in self._expired:
+                raise JobError(f"job {msg.job}: its result expired (results are kept "
+                               f"{self._result_ttl:.0f} s and "
+                               f"{self._max_result_bytes / 2**20:.0f} MiB in all, oldest "
+                               "dropped first); fetch sooner")
+            raise JobError(f"no job {msg.job!r:.80} here (finished results are kept "
                            f"{self._result_ttl:.0f} s)")
         return job
 
@@ -304,19 +409,27 @@ class Server:
     def _queued_count(self) -> int:
         return len(self._queue)  # not a scan of every kept job: pings stay cheap
 
-    def _expire_results(self) -> None:
+    def _expire_results(self, force: bool = False) -> None:
+        """Forget results past their time, then the oldest beyond the count and byte
+        bounds; their ids are remembered as expired."""
         now = time.monotonic()
-        if now < self._next_expiry:  # once a second, not on every message
+        if now < self._next_expiry and not force:  # once a second, not on every message
             return
         self._next_expiry = now + 1.0
         with self._lock:
-            done = [j for j in self._jobs.values() if j.finished]
-            stale = {j.id for j in done if now - j.finished > self._result_ttl}
-            if len(done) - len(stale) > self._max_results:
-                oldest = sorted((j for j in done if j.id not in stale), key=lambda j: j.finished)
-                stale |= {j.id for j in oldest[: len(done) - len(stale) - self._max_results]}
-            for job_id in stale:
-                del self._jobs[job_id]
+            done = sorted((j for j in self._jobs.values() if j.finished),
+                          key=lambda j: j.finished)
+            kept_bytes = sum(j.result_bytes for j in done)
+            for i, job in enumerate(done):
+                if now - job.finished <= self._result_ttl and \
+                        len(done) - i <= self._max_results and \
+                        kept_bytes <= self._max_result_bytes:
+                    break
+                kept_bytes -= job.result_bytes
+                del self._jobs[job.id]
+                self._expired[job.id] = None
+            while len(self._expired) > MAX_EXPIRED_IDS:
+                self._expired.popitem(last=False)
 
     # ------------------------------------------------------------------ worker threads
 
@@ -349,8 +462,9 @@ class Server:
                            wake)
 
         try:
-            content, arrays = job.type.run(job.params, job.arrays, progress)
-            self._finish(job, Message("result", content, arrays, job.id), wake)
+            params = self._allowed_local_paths(job.type, dict(job.params))
+            content, arrays = job.type.run(params, job.arrays, progress)
+            self._finish(job, self._result_message(job, content, arrays), wake)
         except Cancelled:
             self._finish(job, Message("cancelled", {"stage": job.progress.get("stage")},
                                       job=job.id), wake)
@@ -361,11 +475,26 @@ class Server:
             self._finish(job, Message("error", {"message": f"internal error: {e!r}"},
                                       job=job.id), wake)
 
+    def _result_message(self, job: Job, content: dict, arrays: dict) -> Message:
+        """The result, or an error when it would not fit in one message (ZeroMQ would drop
+        it, and the client would wait in vain)."""
+        size = sum(np.asarray(a).nbytes for a in arrays.values()) + \
+            len(json.dumps(content, default=str)) + 64 * 1024  # header, signature: generous
+        if size > self._max_message_bytes:
+            return Message("error", {"message": (
+                f"{job.type.name}: the result is {size / 2**20:.0f} MiB, more than one "
+                f"message carries ({self._max_message_bytes / 2**20:.0f} MiB); ask for "
+                "less (a shorter span, a lower framerate)")}, job=job.id)
+        return Message("result", content, arrays, job.id)
+
     def _finish(self, job: Job, msg: Message, wake: zmq.Socket | None = None) -> None:
         job.state = {"result": "done", "error": "error", "cancelled": "cancelled"}[msg.type]
         job.result = msg
-        job.arrays = {}
+        job.result_bytes = sum(a.nbytes for a in msg.arrays.values())
+        job.arrays, job.params, job.input_bytes = {}, {}, 0  # the input is not kept
         job.finished = time.monotonic()
+        if job.result_bytes > self._max_result_bytes // 8:  # trim now: memory is what counts
+            self._next_expiry = 0.0
         if wake is None:  # called from the loop thread
             self._send(job.client, msg)
         else:
@@ -376,3 +505,24 @@ class Server:
         wake.send(b"", zmq.NOBLOCK)
 
 
+
+
+def _inside(path: object, folders: list[str]) -> str | None:
+    """`path` resolved (links followed) if it exists, is readable and lies in one of
+    `folders` (already resolved); else None."""
+    if not isinstance(path, str) or not path or "\0" in path:
+        return None
+    real = os.path.realpath(os.path.expanduser(path))
+    for folder in folders:
+        try:
+            inside = os.path.commonpath([real, folder]) == folder
+        except ValueError:  # different drives
+            inside = False
+        if inside and os.path.exists(real) and os.access(real, os.R_OK):
+            return real
+    return None
+
+
+def _flag(setting: str) -> str:
+    """The `serve` option for a setting: "smpl_folders" -> "smpl-folder"."""
+    return setting.rstrip("s").replace("_", "-")

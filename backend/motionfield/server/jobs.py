@@ -38,7 +38,9 @@ class Param:
 
     A number or integer that sizes an array or work must have a `maximum`. `panel=False`
     marks a parameter the add-on fills itself (a file, the output framerate), so a panel
-    drawn from the schema leaves it out.
+    drawn from the schema leaves it out. `allowed_in` marks a string naming a path on the
+    server's machine: the server accepts it only inside the folders its own settings list
+    under that name (`serve --smpl-folder DIR` for "smpl_folders").
     """
 
     type: str
@@ -49,6 +51,7 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     panel: bool = True
+    allowed_in: str | None = None
 
     def __post_init__(self):
         if self.type not in _TYPES:
@@ -56,6 +59,8 @@ class Param:
         if (self.minimum is not None or self.maximum is not None) and \
                 self.type not in ("number", "integer"):
             raise ValueError(f"bounds are for numbers, not for a {self.type}")
+        if self.allowed_in is not None and self.type != "string":
+            raise ValueError("allowed_in is for paths, which are strings")
         if self.default is not None:
             problem = self.problem(self.default)
             if problem:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 
 def add_commands(sub) -> None:
@@ -20,20 +19,20 @@ def add_commands(sub) -> None:
     p.add_argument("--reference-frame", type=int,
                    help="a frame where the character stands neutrally, for rigs whose zero "
                         "pose is no T or A pose")
-    p.add_argument("-o", "--output", required=True, help="OUT.npz or OUT.bvh")
+    p.add_argument("-o", "--output", required=True, help="OUT.npz or OUT.bvh (never the input)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_convert)
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from motionfield.errors import MotionfieldError
+    from motionfield.io.atomic import check_output
     from motionfield.io.bvh import read_bvh, write_bvh
     from motionfield.io.rigs import load_rig_map
     from motionfield.methods.convert.pipeline import convert
 
-    out = Path(args.output)
-    if out.suffix.lower() not in (".npz", ".bvh"):
-        raise MotionfieldError(f"output must end in .npz or .bvh, got {out.name!r}")
+    out = check_output(args.output, [args.input, *([args.map] if args.map else [])],
+                       args.force, suffixes=(".npz", ".bvh"))
     began = time.perf_counter()
     rig = load_rig_map(args.map) if args.map else None
     motion, report = convert(read_bvh(args.input), args.fps, start=args.start, end=args.end,

@@ -113,8 +113,9 @@ JOB = JobType(
         "body": Param("boolean", "also return the body mesh for this skeleton (the proxy, "
                       "or the SMPL model's mesh with smpl_folder)", default=False, panel=False),
         "smpl_folder": Param("string", "your SMPL/SMPL-H/SMPL-X model folder (or file): the "
-                             "output skeleton and body mesh become that model's",
-                             optional=True, panel=False),
+                             "output skeleton and body mesh become that model's; through "
+                             "a server, inside a folder it allows (serve --smpl-folder)",
+                             optional=True, panel=False, allowed_in="smpl_folders"),
         "smpl_gender": Param("string", "which model in smpl_folder", default="neutral",
                              choices=("neutral", "female", "male"), panel=False),
     },
