@@ -107,8 +107,9 @@ class Client:
             self.socket.send_multipart(self.session.serialize(msg), copy=False)
         except zmq.Again:  # no connection to the backend, or it stopped reading
             raise BackendGone(f"could not send {msg.type!r} to {self.address} within "
-                              f"{self.send_timeout:g} s: the backend is gone or not "
-                              "reading") from None
+                              f"{self.send_timeout:g} s: no connection (the backend is gone "
+                              "or stalled, or it sent a message larger than this client "
+                              "accepts)") from None
         return msg
 
     def _receive(self, timeout: float) -> Message | None:
