@@ -23,7 +23,7 @@ import slow_job
 import zmq
 
 from motionfield.cli import main
-from motionfield.client import BackendError, BackendGone, Client, JobResult
+from motionfield.client import BackendError, BackendGone, Client, JobFailed, JobResult
 from motionfield.protocol import (
     DELIMITER,
     PROTOCOL_VERSION,
@@ -665,3 +665,156 @@ def test_client_run_prints_a_result_without_motion_as_json(served_process, tmp_p
     assert "carries no motion" in capsys.readouterr().err
     assert main(["client", "run", "teleport", *conn]) == 2
     assert "offers no method 'teleport'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- remote mode (issue 32)
+
+
+def _serve(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "motionfield.cli", "serve", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _one_line_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("motionfield: error: "), done.stderr
+    assert "Traceback" not in done.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_a_second_serve_refuses_while_the_first_is_alive(served_process):
+    before = served_process.connection_file.read_bytes()
+    done = subprocess.run([sys.executable, "-c", SERVE, str(TESTS), "serve",
+                           "--connection-file", str(served_process.connection_file)],
+                          capture_output=True, text=True, timeout=30)
+    _one_line_error(done, "already running", str(served_process.connection_file))
+    assert served_process.connection_file.read_bytes() == before
+    with served_process.client() as c:
+        assert c.ping() < 1.0
+
+
+def test_bind_failures_are_one_line_errors(served_process, tmp_path):
+    taken = served_process.address  # a port the first backend holds
+    _one_line_error(_serve("--bind", taken, "--connection-file", str(tmp_path / "a.json")),
+                    f"cannot listen on {taken}", "taken")
+    _one_line_error(_serve("--bind", "tcp://127.0.0.1:99999", "--connection-file",
+                           str(tmp_path / "b.json")), "cannot listen on tcp://127.0.0.1:99999")
+    _one_line_error(_serve("--bind", "tcp://127.0.0.1", "--connection-file",
+                           str(tmp_path / "c.json")), "cannot listen on tcp://127.0.0.1")
+    _one_line_error(_serve("--bind", "ipc:///nonexistent/folder/sock", "--connection-file",
+                           str(tmp_path / "d.json")), "cannot listen on ipc:///nonexistent")
+    assert not any((tmp_path / f"{name}.json").exists() for name in "abcd")
+
+
+def test_weak_or_exposed_key_files_are_refused(tmp_path):
+    key = tmp_path / "key"
+    key.write_text("x")  # one byte
+    key.chmod(0o600)
+    _one_line_error(_serve("--bind", "tcp://0.0.0.0:0", "--key-file", str(key),
+                           "--connection-file", str(tmp_path / "c.json")), "at least 32")
+    key.write_text(new_key().decode())
+    key.chmod(0o644)
+    _one_line_error(_serve("--bind", "tcp://0.0.0.0:0", "--key-file", str(key),
+                           "--connection-file", str(tmp_path / "c.json")), "readable by others")
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_a_remote_bind_is_curve_encrypted_and_its_keys_travel_in_the_connection_file(tmp_path):
+    key = tmp_path / "key"
+    key.write_text(new_key().decode() + "\n")
+    key.chmod(0o600)
+    srv = ServeProcess(tmp_path, "--bind", "tcp://0.0.0.0:0", "--key-file", str(key))
+    try:
+        doc = json.loads(srv.connection_file.read_text())
+        assert len(doc["curve_server_key"]) == 40  # Z85 of 32 bytes
+        assert "CURVE encrypted" in srv.read_log()
+        address = srv.address.replace("0.0.0.0", "127.0.0.1")
+        with Client(address, srv.key, heartbeat=5.0,
+                    curve_server_key=doc["curve_server_key"].encode()) as c:
+            assert c.ping() < 1.0
+        # the right HMAC key without the server's public key: no connection at all
+        with Client(address, srv.key, heartbeat=0.5) as plain:
+            with pytest.raises(BackendGone):
+                plain.ping()
+        import zmq as _zmq  # a wrong server key: the handshake fails, nothing is answered
+        with Client(address, srv.key, heartbeat=0.5,
+                    curve_server_key=_zmq.curve_keypair()[0]) as wrong:
+            with pytest.raises(BackendGone):
+                wrong.ping()
+    finally:
+        srv.stop()
+
+
+def test_a_shutdown_captured_from_an_earlier_run_does_not_stop_a_restarted_server():
+    key = new_key()
+    first = Server(LOOPBACK, key)
+    captured = Session(key, session_id=first.session.session_id).serialize(
+        Message("shutdown"))  # what an eavesdropper records (the first run ends otherwise)
+    first.close()
+    second = Server(LOOPBACK, key)
+    thread = threading.Thread(target=second.serve_forever, daemon=True)
+    thread.start()
+    ctx = zmq.Context()
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    try:
+        dealer.connect(second.address)
+        dealer.send_multipart(captured)
+        assert dealer.poll(5000)
+        reply = Session(key).deserialize(dealer.recv_multipart())
+        assert reply.type == "error" and "server session" in reply.content["message"]
+        unnamed = Session(key).serialize(Message("shutdown"))  # no session at all
+        dealer.send_multipart(unnamed)
+        assert dealer.poll(5000)
+        assert Session(key).deserialize(dealer.recv_multipart()).type == "error"
+        assert thread.is_alive()
+        with Client(second.address, key) as c:
+            assert c.ping() < 1.0
+            c.shutdown()  # our own client names the session: this one is obeyed
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+    finally:
+        dealer.close(0)
+        ctx.term()
+
+
+def test_smpl_folder_is_limited_to_the_folders_serve_allows(tmp_path):
+    """Outside the allowed folders, absent inside them, a link out of them: one answer for
+    all, so a client learns nothing about the server's files; inside, the model is read."""
+    from test_user_body import human_smpl, smpl_arrays
+
+    allowed = tmp_path / "models"
+    allowed.mkdir()
+    np.savez(allowed / "SMPL_FEMALE.npz", **human_smpl())
+    (allowed / "escape").symlink_to(tmp_path)
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    key = new_key()
+    server = Server(LOOPBACK, key, allowed_paths={"smpl_folders": [str(allowed)]})
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with Client(server.address, key, heartbeat=5.0) as c:
+            answers = set()
+            for path in ["/etc", "/etc/passwd", str(tmp_path / "nothing"), str(secret),
+                         str(allowed / "missing"), str(allowed / "escape" / "secret"), ""]:
+                with pytest.raises(JobFailed) as e:
+                    c.run("convert", {"fps": 30, "body": True, "smpl_folder": path},
+                          smpl_arrays(), timeout=30)
+                answers.add(str(e.value).replace(repr(path), "PATH"))
+            assert len(answers) == 1, answers
+            assert "no such SMPL model folder" in answers.pop()
+            out = c.run("convert", {"fps": 30, "body": True, "smpl_folder": str(allowed),
+                                    "smpl_gender": "female"}, smpl_arrays(), timeout=30)
+            assert len(out.arrays["body_vertices"]) == len(human_smpl()["v_template"])
+    finally:
+        with Client(server.address, key) as c:
+            c.shutdown()
+        thread.join(timeout=10)
+
+
+def test_serve_passes_its_smpl_folders_to_the_server(tmp_path):
+    _one_line_error(_serve("--smpl-folder", str(tmp_path / "none"), "--connection-file",
+                           str(tmp_path / "c.json")), "--smpl-folder", "no such folder")

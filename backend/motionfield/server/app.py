@@ -15,6 +15,7 @@ frames), the input bytes of queued jobs, the bytes of kept results, and a result
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -179,17 +180,28 @@ class Server:
 
     def _bind(self, address: str) -> str:
         """Bind the client socket; BindError (one line) for a taken port or a bad address."""
+        parsed = urlparse(address.replace(":*", ":0") if address.endswith(":*") else address)
+        try:
+            port = parsed.port if parsed.scheme == "tcp" else None
+        except ValueError:  # not a number, or beyond 65535 (ZeroMQ would wrap it around)
+            port = -1
+        if port is not None and not 0 <= port <= 65535 or \
+                parsed.scheme == "tcp" and not parsed.hostname:
+            self.socket.close(0)
+            self.ctx.destroy(linger=0)
+            raise BindError(f"cannot listen on {address}: give tcp://HOST:PORT with a port "
+                            "from 0 (any free one) to 65535")
         try:
             self.socket.bind(address.replace(":0", ":*") if address.endswith(":0")
                              else address)
         except zmq.ZMQError as e:
             self.socket.close(0)
             self.ctx.destroy(linger=0)
-            hint = {zmq.EADDRINUSE: "the port is taken (another backend?)",
-                    zmq.EADDRNOTAVAIL: "no interface of this machine has that address",
-                    zmq.EINVAL: "not a ZeroMQ address like tcp://127.0.0.1:5555",
-                    zmq.EPROTONOSUPPORT: "unknown transport; use tcp:// or ipc://",
-                    zmq.EACCES: "permission denied"}.get(e.errno, "")
+            hint = {errno.EADDRINUSE: "the port is taken (another backend?)",
+                    errno.EADDRNOTAVAIL: "no interface of this machine has that address",
+                    errno.EINVAL: "not a ZeroMQ address like tcp://127.0.0.1:5555",
+                    errno.EPROTONOSUPPORT: "unknown transport; use tcp:// or ipc://",
+                    errno.ENODEV: "no such network interface or host"}.get(e.errno, "")
             raise BindError(f"cannot listen on {address}: {e.strerror}"
                             + (f" ({hint})" if hint else "")) from None
         return self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
