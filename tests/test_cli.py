@@ -80,3 +80,52 @@ def test_console_script_runs(data_root, tmp_path):
                            str(data_root / "cmu_bvh" / "02_01.bvh")], capture_output=True,
                           text=True, check=True)
     assert json.loads(done.stdout)["joints"]["left_shoulder"] == "LeftArm"
+
+
+# --------------------------------------------------------------------------- outputs (issue 32)
+
+
+def test_convert_never_writes_over_its_input(data_root, tmp_path, capsys):
+    src = tmp_path / "take.bvh"
+    src.write_bytes((data_root / "cmu_bvh" / "02_01.bvh").read_bytes())
+    before = src.read_bytes()
+    for output in (src, tmp_path / "." / "take.bvh"):
+        assert main(["convert", str(src), "--fps", "30", "-o", str(output), "--force"]) == 2
+        assert "over the input" in capsys.readouterr().err
+    link = tmp_path / "link.bvh"
+    link.symlink_to(src)
+    assert main(["convert", str(src), "--fps", "30", "-o", str(link), "--force"]) == 2
+    assert src.read_bytes() == before
+
+
+def test_convert_needs_force_to_overwrite(data_root, tmp_path, capsys):
+    src = str(data_root / "cmu_bvh" / "02_01.bvh")
+    out = tmp_path / "o.npz"
+    out.write_bytes(b"keep me")
+    assert main(["convert", src, "--fps", "30", "--end", "0.5", "-o", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err and out.read_bytes() == b"keep me"
+    assert main(["convert", src, "--fps", "30", "--end", "0.5", "-o", str(out),
+                 "--force"]) == 0
+    assert Motion.load(out).num_frames == 16
+
+
+def test_the_suffix_written_is_the_one_reported(data_root, tmp_path, capsys):
+    out = tmp_path / "o.NPZ"
+    assert main(["convert", str(data_root / "cmu_bvh" / "02_01.bvh"), "--fps", "30",
+                 "--end", "0.5", "-o", str(out)]) == 0
+    assert f"-> {out}:" in capsys.readouterr().out
+    assert [p.name for p in tmp_path.iterdir()] == ["o.NPZ"]
+    assert Motion.load(out).num_frames == 16
+
+
+def test_rig_calibrate_checks_its_output(data_root, tmp_path, capsys):
+    src = str(data_root / "cmu_bvh" / "02_01.bvh")
+    out = tmp_path / "rig.json"
+    assert main(["rig", "calibrate", src, "--frame", "0", "-o", str(out)]) == 0
+    first = out.read_text()
+    assert main(["rig", "calibrate", src, "--frame", "1", "-o", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err and out.read_text() == first
+    assert main(["rig", "calibrate", src, "--frame", "1", "-o", str(out), "--force"]) == 0
+    assert out.read_text() != first
+    assert main(["rig", "calibrate", src, "--frame", "1", "-o", str(tmp_path / "r.txt")]) == 2
+    assert ".json" in capsys.readouterr().err

@@ -24,6 +24,7 @@ import zmq
 
 from motionfield.cli import main
 from motionfield.client import BackendError, BackendGone, Client, JobFailed, JobResult
+from motionfield.motion import Motion
 from motionfield.protocol import (
     DELIMITER,
     PROTOCOL_VERSION,
@@ -535,6 +536,27 @@ def test_client_convert_through_the_backend_equals_convert(served_process, data_
                 np.testing.assert_array_equal(b[name], a[name], err_msg=name)
         assert tuple(a["fps"]) == (30000, 1001)
     assert "frames at" in capsys.readouterr().out
+
+
+def test_client_outputs_are_checked_before_the_job_runs(served_process, data_root, tmp_path,
+                                                        capsys):
+    conn = ["--connection-file", str(served_process.connection_file)]
+    src = tmp_path / "take.bvh"
+    src.write_bytes((data_root / "cmu_bvh" / "02_01.bvh").read_bytes())
+    before = src.read_bytes()
+    assert main(["client", *conn, "convert", str(src), "--fps", "30", "-o", str(src)]) == 2
+    assert "must end in .npz" in capsys.readouterr().err and src.read_bytes() == before
+    out = tmp_path / "out.npz"
+    out.write_bytes(b"keep")
+    assert main(["client", *conn, "convert", str(src), "--fps", "30", "-o", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err and out.read_bytes() == b"keep"
+    assert main(["client", *conn, "convert", str(src), "--fps", "30", "-o", str(out),
+                 "--force"]) == 0
+    written = out.read_bytes()
+    assert Motion.load(out).num_frames > 0
+    assert main(["client", *conn, "run", "convert", "--motion", str(out), "--param",
+                 "fps=30", "-o", str(out), "--force"]) == 2
+    assert "over the input" in capsys.readouterr().err and out.read_bytes() == written
 
 
 def test_a_short_job_returns_at_once(served_process):
