@@ -54,9 +54,11 @@ class RealBlender:
     """One Xvfb display and one Blender in it, with a fresh user configuration in `workdir`
     (which must lie under /tmp or /work, the paths the chroot shares)."""
 
-    def __init__(self, workdir: Path, display: int = 77):
+    def __init__(self, workdir: Path, display: int = 77, backend_source: Path | None = None):
         self.workdir = Path(workdir).resolve()
         self.display = display
+        # a checkout's backend/ folder for the backend Blender starts (default: the venv's)
+        self.backend_source = backend_source
         self.config = self.workdir / "blender_user"
         self.channel = self.workdir / "agent"
         self.log_path = self.workdir / "blender.log"
@@ -69,9 +71,10 @@ class RealBlender:
     # -- processes -------------------------------------------------------------------------
 
     def _env(self) -> list[str]:
+        source = [f"PYTHONPATH={self.backend_source}"] if self.backend_source else []
         return ["env", "-i", f"DISPLAY=:{self.display}", "HOME=/root", "LANG=C.UTF-8",
                 "PATH=/usr/local/bin:/usr/bin:/bin", f"BLENDER_USER_RESOURCES={self.config}",
-                f"MOTIONFIELD_AGENT_DIR={self.channel}"]
+                f"MOTIONFIELD_AGENT_DIR={self.channel}", *source]
 
     def chroot_command(self, *argv: str) -> list[str]:
         """argv run inside the chroot with this display and user configuration."""
@@ -311,15 +314,20 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
                      + chunk(b"IEND", b""))
 
 
-def start_backend(connection_file: Path, log: Path, *extra: str) -> subprocess.Popen:
-    """`motionfield serve` on the host (loopback is shared with the chroot)."""
+def start_backend(connection_file: Path, log: Path, source: Path | None = None) -> subprocess.Popen:
+    """`motionfield serve` on the host (loopback is shared with the chroot), from the venv's
+    package or from a checkout's backend/ folder (`source`): the add-on and the backend must
+    come from the same code, as their protocol changes together."""
     if connection_file.exists():
         connection_file.unlink()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if source:
+        env["PYTHONPATH"] = str(source)
     with open(log, "ab") as out:
         process = subprocess.Popen(
-            [str(ROOT / ".venv/bin/motionfield"), "serve", "--connection-file",
-             str(connection_file), *extra], stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "OMP_NUM_THREADS": "1"})
+            [str(ROOT / ".venv/bin/python"), "-m", "motionfield.cli", "serve",
+             "--connection-file", str(connection_file)], stdout=out,
+            stderr=subprocess.STDOUT, env=env)
     _wait_for(lambda: connection_file.exists() or process.poll() is not None, 60,
               "the backend did not write its connection file")
     if process.poll() is not None:

@@ -33,6 +33,8 @@ from harness import (  # noqa: E402
 )
 
 ENABLED = os.environ.get("MOTIONFIELD_REAL_WINDOW") == "1"
+# the backend/ folder of the checkout the zip was built from (run_checks.sh --commit)
+SOURCE = os.environ.get("MOTIONFIELD_REAL_WINDOW_BACKEND_SRC") or None
 SHOTS = Path(os.environ.get("MOTIONFIELD_REAL_WINDOW_OUT", "/tmp/motionfield_real_window"))
 
 
@@ -44,6 +46,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "real_window" in str(item.fspath):
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def backend_source() -> str | None:
+    return SOURCE
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +91,7 @@ def repeated_bvh(source: Path, out: Path, times: int) -> Path:
 def backend(workdir):
     """`motionfield serve` on the host; Blender connects to it through loopback."""
     connection_file = workdir / "connection.json"
-    process = start_backend(connection_file, workdir / "backend.log")
+    process = start_backend(connection_file, workdir / "backend.log", SOURCE)
     yield connection_file
     process.terminate()
     process.wait(10)
@@ -109,7 +116,7 @@ def installed(extension_zip):
 def animator(workdir, extension_zip, backend, bvh_files, request):
     """A Blender window connected to the host backend, the motionfield tab open."""
     folder = workdir / request.module.__name__.rsplit(".", 1)[-1]
-    with RealBlender(folder, display=77) as blender:
+    with RealBlender(folder, display=77, backend_source=SOURCE) as blender:
         blender.start_display()
         install(blender, extension_zip)
         blender.configure(connection_file=backend)
