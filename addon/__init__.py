@@ -7,30 +7,47 @@ replaces `bl_info`.
 
 from __future__ import annotations
 
-from . import operators, panels, properties
+import atexit
+
+import bpy
+
+from . import operators, panels, properties, schema
 
 classes = (*properties.classes, *operators.classes, *panels.classes)
 
 
 def register() -> None:
-    import bpy
+    from .backend import BACKEND
 
     for cls in classes:
         bpy.utils.register_class(cls)
     properties.register_settings()
+    BACKEND.on_methods[:] = [schema.sync, panels.remember_sections]
+    bpy.app.handlers.load_pre.append(_forget_jobs)
+    atexit.register(BACKEND.stop)  # a clean exit; a crash is `serve --parent-pid`'s part
     if not bpy.app.background:
         bpy.app.timers.register(operators.heartbeat, first_interval=1.0, persistent=True)
 
 
 def unregister() -> None:
-    import bpy
-
     from .backend import BACKEND
 
     for timer in (operators.heartbeat, operators.poll_jobs):
         if bpy.app.timers.is_registered(timer):
             bpy.app.timers.unregister(timer)
+    if _forget_jobs in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_forget_jobs)
+    atexit.unregister(BACKEND.stop)
+    operators.forget_jobs()
     BACKEND.stop()
+    BACKEND.on_methods.clear()
+    schema.clear()
     properties.unregister_settings()
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)
+
+
+@bpy.app.handlers.persistent
+def _forget_jobs(*_args) -> None:
+    """load_pre: the objects running jobs were for belong to the file being closed."""
+    operators.forget_jobs()

@@ -1,5 +1,8 @@
 """The backend's lifecycle as the add-on sees it: start a local one, or connect to a running
-one; tell a dead backend from a busy one by its heartbeat. No UI here.
+one; tell a dead backend from a busy one by its heartbeat. No UI here, no bpy module use.
+
+A backend this Blender starts ends with it: `serve --parent-pid` watches Blender's process
+(a crash included), and the add-on stops it at a clean exit.
 
 The client comes from the vendored `wire` package inside the built extension, or from the
 installed motionfield package when the add-on runs from a source checkout (tests, developers).
@@ -12,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 try:
@@ -32,7 +36,13 @@ class Backend:
         self.message = ""
         self.log_path: Path | None = None
         self.connection_file: Path | None = None
-        self.methods: dict = {}
+        self.methods: dict = {}  # name -> its schema from `info`, in the backend's order
+        self.on_methods: list[Callable[[dict], None]] = []  # told when `methods` changes
+
+    def _set_methods(self, methods: dict) -> None:
+        self.methods = methods
+        for listener in self.on_methods:
+            listener(methods)
 
     def start_local(self, python: str, timeout: float = 60.0) -> None:
         """Start `python -m motionfield.cli serve` on loopback and connect (blocks until the
@@ -45,8 +55,9 @@ class Backend:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [python, "-m", "motionfield.cli", "serve", "--connection-file",
-                 str(self.connection_file)], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                 str(self.connection_file), "--parent-pid", str(os.getpid())],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.state = "starting"
         deadline = time.monotonic() + timeout
         while not self.connection_file.exists():
@@ -63,7 +74,7 @@ class Backend:
         self.client = Client.from_connection_file(connection_file)
         self.connection_file = Path(connection_file)
         self.heartbeat(timeout=10.0)
-        self.methods = self.client.info()["methods"] if self.state != "dead" else {}
+        self._set_methods(self.client.info()["methods"] if self.state != "dead" else {})
 
     def heartbeat(self, timeout: float = 1.0) -> str:
         """Ping: "ready" or "busy" (it answers while jobs run), "dead" if it does not."""
@@ -97,7 +108,9 @@ class Backend:
             except subprocess.TimeoutExpired:
                 self.process.kill()
             self.process = None
-        self.state, self.methods = "stopped", {}
+        self.state = "stopped"
+        if self.methods:
+            self._set_methods({})
 
     def log_tail(self, lines: int = 20) -> str:
         if self.log_path is None or not self.log_path.exists():

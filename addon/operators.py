@@ -1,7 +1,8 @@
 """Operators: backend start/stop/restart/log, Import mocap (a BVH through the backend's
-`convert` job), Continue Motion and Fill Between Keys (the `predict` job), cancel. Jobs
-never block the UI: submit returns at once and a timer polls; in background mode (blender
--b, bpy as a module) the same operators block instead."""
+`convert` job), Continue Motion and Fill Between Keys (the `predict` job), Run (any other
+method, from its schema), cancel. Jobs never block the UI: submit returns at once and a
+timer polls; in background mode (blender -b, bpy as a module) the same operators block
+instead. Job state lives in `jobs.JOBS` (module state), out of undo's reach."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import bpy
 import numpy as np
 from bpy.props import FloatProperty, StringProperty
 
+from . import schema
 from .apply import Output, apply_motion, body_params, output_fps
 from .backend import BACKEND, BackendError
+from .jobs import JOBS
 
 POLL_SECONDS = 0.1
-_pending: dict[str, dict] = {}  # job id -> what the result needs (scene, output, target)
+MOTION_ARRAYS = ("rotations", "root_translation", "times", "offsets", "parents")
 
 
 def _prefs(context):
@@ -111,7 +114,8 @@ class MOTIONFIELD_OT_import_mocap(bpy.types.Operator):
         target = context.active_object if output.target == "SELECTED" else None
         try:
             ensure_backend(context)
-            params = {"name": path.name, "fps": output_fps(context.scene, output),
+            params = {**panel_values(context, "convert"), "name": path.name,
+                      "fps": output_fps(context.scene, output),
                       **body_params(context, output.target)}
             file = {"bvh_file": np.frombuffer(path.read_bytes(), dtype=np.uint8)}
             if should_block():
@@ -122,9 +126,9 @@ class MOTIONFIELD_OT_import_mocap(bpy.types.Operator):
         except (BackendError, OSError, ValueError) as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
-        _pending[job] = {"scene": context.scene.name, "output": output,
-                         "target": target.name if target else None}
-        _watch(context, job, f"importing {path.name}...")
+        _watch(job, "convert", f"importing {path.name}...",
+               {"scene": context.scene.name, "output": output,
+                "target": target.name if target else None})
         return {"FINISHED"}
 
 
@@ -134,7 +138,8 @@ class MOTIONFIELD_OT_predict(bpy.types.Operator):
     bl_label = "Continue Motion"
     bl_options = {"REGISTER", "UNDO"}
 
-    seconds: FloatProperty(name="Seconds", default=1.0, min=0.05, max=10.0,
+    # the predict job's bounds on `seconds` (a test holds them equal to its schema)
+    seconds: FloatProperty(name="Seconds", default=1.0, min=0.001, max=10.0, soft_min=0.05,
                            description="how long to continue (measured up to 1 s)")
     history: FloatProperty(name="History", default=2.0, min=0.1, max=10.0,
                            description="seconds of keyed motion before the last key to read")
@@ -178,30 +183,92 @@ def _run_predict(operator, context, request) -> set[str]:
     except (BackendError, OSError, ValueError) as e:
         operator.report({"ERROR"}, str(e))
         return {"CANCELLED"}
-    _pending[job] = {"scene": scene.name, "output": None, "target": obj.name,
-                     "predict": (params["mode"], first_frame)}
     verb = "continuing" if params["mode"] == "continue" else "filling"
-    _watch(context, job, f"{verb} {obj.name}...")
+    _watch(job, "predict", f"{verb} {obj.name}...",
+           {"scene": scene.name, "output": None, "target": obj.name,
+            "predict": (params["mode"], first_frame)})
     return {"FINISHED"}
 
 
-def _watch(context, job: str, message: str) -> None:
+class MOTIONFIELD_OT_run(bpy.types.Operator):
+    """Run a method of the backend with the settings of its panel section; motion it
+    returns lands as the Output section says"""
+    bl_idname = "motionfield.run"
+    bl_label = "Run"
+    bl_options = {"REGISTER", "UNDO"}
+
+    method: StringProperty(name="Method", description="the backend's name for the method")
+
+    def execute(self, context):
+        output = _settings_output(context, self.method)
+        target = context.active_object if output.target == "SELECTED" else None
+        try:
+            ensure_backend(context)
+            spec = BACKEND.methods.get(self.method)
+            if spec is None:
+                raise ValueError(f"this backend offers no method {self.method!r}; it offers "
+                                 f"{', '.join(BACKEND.methods) or 'none'}")
+            params = panel_values(context, self.method)
+            if "fps" in spec["params"]:
+                params["fps"] = output_fps(context.scene, output)
+            if should_block():
+                result = BACKEND.client.run(self.method, params)
+                self.report({"INFO"}, land_result(context.scene, self.method, result.content,
+                                                  result.arrays, output, target))
+                return {"FINISHED"}
+            job = BACKEND.client.submit(self.method, params)
+        except (BackendError, OSError, ValueError) as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        _watch(job, self.method, f"running {spec.get('label', self.method)}...",
+               {"scene": context.scene.name, "output": output,
+                "target": target.name if target else None})
+        return {"FINISHED"}
+
+
+def panel_values(context, method: str, skip: tuple[str, ...] = ()) -> dict:
+    """The job parameters set in the method's panel section (none when not connected)."""
+    group = schema.settings(context, method)
+    return {} if group is None else schema.params_from(group, BACKEND.methods[method], skip)
+
+
+def land_result(scene, method: str, content: dict, arrays: dict, output: Output,
+                target) -> str:
+    """Key a result that carries motion (as Import Mocap does) and say what happened; a
+    result without motion is only reported."""
+    if not all(name in arrays for name in MOTION_ARRAYS):
+        return f"{method}: done ({', '.join(sorted(content)) or 'no content'})"
+    if "joint_names" not in content:
+        from .retarget import SMPL_NAMES
+
+        content = {**content, "joint_names": list(SMPL_NAMES)}
+    obj, action = apply_motion(scene, content, arrays, output, target)
+    return f"keyed {action.name} on {obj.name}"
+
+
+def _watch(job: str, method: str, message: str, route: dict) -> None:
     """Show a submitted job in the panel and make sure the poll timer runs."""
-    context.scene.motionfield.job_id = job
-    context.scene.motionfield.message = message
+    JOBS.start(job, method, message, route)
     if not bpy.app.timers.is_registered(poll_jobs):
         bpy.app.timers.register(poll_jobs, first_interval=POLL_SECONDS)
 
 
 class MOTIONFIELD_OT_cancel(bpy.types.Operator):
-    """Cancel the running motionfield job"""
+    """Cancel the running motionfield job (a second click forgets it at once)"""
     bl_idname = "motionfield.cancel"
     bl_label = "Cancel"
 
     def execute(self, context):
-        job = context.scene.motionfield.job_id
-        if job and BACKEND.client is not None:
-            BACKEND.client.cancel(job)
+        job = JOBS.current()
+        if job is None:
+            self.report({"INFO"}, "no job is running")
+            return {"CANCELLED"}
+        if job.cancelling or BACKEND.client is None or BACKEND.state == "dead":
+            JOBS.finish(job.id, "cancelled")  # nothing will answer: free the panel now
+        else:
+            BACKEND.client.cancel(job.id)
+            job.cancelling, job.stage = True, "cancelling"
+        _redraw()
         return {"FINISHED"}
 
 
@@ -241,10 +308,12 @@ HEARTBEAT_SECONDS = 2.0
 
 
 def heartbeat() -> float:
-    """Timer: keep the panel's backend state true (a dead backend shows as dead)."""
-    if BACKEND.client is not None and not _pending:
+    """Timer: keep the panel's backend state true (a dead backend shows as dead, and the
+    jobs it held end, so the panel is usable again)."""
+    if BACKEND.client is not None:
         before = BACKEND.state
-        BACKEND.heartbeat(timeout=0.3)
+        if BACKEND.heartbeat(timeout=0.3) == "dead" and JOBS.running:
+            JOBS.finish_all(f"backend lost: {BACKEND.message}")
         if BACKEND.state != before:
             _redraw()
     return HEARTBEAT_SECONDS
@@ -252,64 +321,68 @@ def heartbeat() -> float:
 
 def poll_jobs() -> float | None:
     """Timer: turn backend events into panel state and keyed results."""
-    if BACKEND.client is None or not _pending:
+    if BACKEND.client is None or not JOBS.running:
         return None
     try:
         events = BACKEND.client.poll(0)
     except BackendError as e:
-        _finish_all(f"backend lost: {e}")
+        JOBS.finish_all(f"backend lost: {e}")
         return None
     for event in events:
-        info = _pending.get(event.job)
-        if info is None:
-            continue
-        scene = bpy.data.scenes.get(info["scene"])
-        settings = scene.motionfield if scene else None
-        if event.type == "progress" and settings:
-            c = event.content
-            settings.progress = 100.0 * c["step"] / max(c["total"], 1)
-            settings.job_stage = c.get("stage", "")
+        if event.job not in JOBS.running:
+            continue  # a job cancelled here, or forgotten when another file was loaded
+        if event.type == "progress":
+            JOBS.progress(event.job, event.content)
         elif event.type in ("result", "error", "cancelled"):
-            del _pending[event.job]
-            _conclude(event, info, scene, settings)
+            job = JOBS.running[event.job]
+            JOBS.finish(event.job, _conclude(event, job))
     _redraw()
-    return POLL_SECONDS if _pending else None
+    return POLL_SECONDS if JOBS.running else None
 
 
-def _conclude(event, info, scene, settings) -> None:
-    message = {"cancelled": "cancelled"}.get(event.type, event.content.get("message", ""))
-    if event.type == "result" and scene is not None:
-        target = bpy.data.objects.get(info["target"]) if info["target"] else None
-        try:
-            if "predict" in info:
-                if target is None:
-                    raise ValueError(f"{info['target']} is gone; prediction not keyed")
-                from .predict import apply_prediction
-
-                mode, first_frame = info["predict"]
-                count = apply_prediction(scene, target, first_frame, event.arrays, mode)
-                obj, action = target, target.animation_data.action
-                message = f"keyed {count} {'predicted' if mode == 'continue' else 'filled'}" \
-                          f" frames on {obj.name}"
-            else:
-                obj, action = apply_motion(scene, event.content, event.arrays, info["output"],
-                                           target)
-                message = f"keyed {action.name} on {obj.name}"
-            if not bpy.app.background:  # no undo stack without a UI (4.2 crashed on exit)
-                bpy.ops.ed.undo_push(message=f"motionfield: {action.name}")
-        except (ValueError, RuntimeError) as e:
-            message = str(e)
-    if settings:
-        settings.message, settings.job_id, settings.progress = message, "", 0.0
+def _conclude(event, job) -> str:
+    """Key a finished job's result as its route says; the panel's message."""
+    if event.type != "result":
+        return "cancelled" if event.type == "cancelled" else event.content.get("message", "")
+    route = job.route
+    scene = bpy.data.scenes.get(route["scene"])
+    if scene is None:
+        return f"scene {route['scene']} is gone; result not keyed"
+    target = bpy.data.objects.get(route["target"]) if route["target"] else None
+    try:
+        if "predict" in route:
+            message = _key_prediction(scene, target, route, event.arrays)
+        else:
+            message = land_result(scene, job.method, event.content, event.arrays,
+                                  route["output"], target)
+    except (ValueError, RuntimeError) as e:
+        message = str(e)
+    else:
+        if not bpy.app.background:  # no undo stack without a UI (4.2 crashed on exit)
+            bpy.ops.ed.undo_push(message=f"motionfield: {message}")
     print(f"motionfield: {message}")
+    return message
 
 
-def _finish_all(message: str) -> None:
-    for info in _pending.values():
-        scene = bpy.data.scenes.get(info["scene"])
-        if scene:
-            scene.motionfield.message, scene.motionfield.job_id = message, ""
-    _pending.clear()
+def _key_prediction(scene, target, route: dict, arrays: dict) -> str:
+    from .predict import apply_prediction
+
+    if target is None:
+        raise ValueError(f"{route['target']} is gone; prediction not keyed")
+    mode, first_frame = route["predict"]
+    count = apply_prediction(scene, target, first_frame, arrays, mode)
+    return f"keyed {count} {'predicted' if mode == 'continue' else 'filled'} frames on " \
+           f"{target.name}"
+
+
+def forget_jobs() -> None:
+    """Cancel and forget every running job (another file is being loaded: the objects
+    their results were for go with this one)."""
+    if BACKEND.client is not None and BACKEND.state != "dead":
+        for job in JOBS.running:
+            BACKEND.client.cancel(job)
+    if JOBS.running:
+        JOBS.finish_all("jobs cancelled: another file was loaded")
 
 
 def _redraw() -> None:
@@ -322,5 +395,5 @@ def _redraw() -> None:
 classes = (MOTIONFIELD_OT_backend_start, MOTIONFIELD_OT_backend_stop,
            MOTIONFIELD_OT_backend_restart, MOTIONFIELD_OT_backend_log,
            MOTIONFIELD_OT_import_mocap, MOTIONFIELD_OT_predict, MOTIONFIELD_OT_fill,
-           MOTIONFIELD_OT_cancel,
+           MOTIONFIELD_OT_run, MOTIONFIELD_OT_cancel,
            MOTIONFIELD_OT_save_bone_map)

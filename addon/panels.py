@@ -1,20 +1,73 @@
-"""The sidebar panel (View3D > Sidebar > motionfield): backend state, a section per method
-(disabled with the reason when the backend does not offer it), and the Output section."""
+"""The sidebar panel (View3D > Sidebar > motionfield): the backend's state with Start/Stop,
+one section per method the backend offers (in its registry's order, drawn from the schema
+`info` sends), the running job's progress with Cancel, the last message, and the Output
+section.
+
+`panel_model(context)` is what the panel shows, as plain data; `draw` renders exactly that,
+so tests (and the real-window checks) read the panel through it.
+"""
 
 from __future__ import annotations
 
 import bpy
 
+from . import schema
 from .backend import BACKEND
+from .jobs import JOBS
 
-# method name -> (label, what it does); sections show in this order
-METHODS = {
-    "convert": ("Import Mocap", "a BVH of any rig onto SMPL"),
-    "text2motion": ("Text to Motion", "a sentence in, new motion out"),
-    "predict": ("Predict / Complete", "continue or fill your keys"),
-    "sparse": ("Headset to Body", "head and hands to a full body"),
-    "video": ("Video to Motion", "several videos to 3D motion"),
-}
+# methods with their own operators: the parameters those set themselves are not drawn
+DEDICATED = {"convert": (), "predict": ("mode", "seconds")}
+# what a stopped add-on lists before it has ever seen a backend's methods
+FIRST_SECTIONS = {"convert": ("Import Mocap", "a BVH of any rig onto SMPL"),
+                  "predict": ("Predict / Complete", "continue or fill your keys")}
+REASONS = {"stopped": "stopped: start it", "starting": "starting...",
+           "dead": "backend dead: restart it", "busy": "busy: a job is running"}
+_last_seen: dict[str, tuple[str, str]] = {}  # the last backend's sections, shown once stopped
+
+
+def remember_sections(methods: dict) -> None:
+    """Backend listener: keep the offered methods' labels to list once it stops."""
+    if methods:
+        _last_seen.clear()
+        _last_seen.update(_labels(methods))
+
+
+def _labels(methods: dict) -> dict[str, tuple[str, str]]:
+    return {name: (m.get("label") or name, m.get("help", "")) for name, m in methods.items()}
+
+
+def panel_state() -> str:
+    """The backend's state, "busy" while a job of this session runs."""
+    state = BACKEND.state
+    return "busy" if state == "ready" and JOBS.running else state
+
+
+def panel_model(context) -> dict:
+    """Everything the panel shows: "backend" (its label), "state" (stopped, starting,
+    ready, busy, dead), "job" (None or id, stage, percent, message), "sections" (per
+    method: method, label, help, enabled, reason) and "message"."""
+    state = panel_state()
+    job = JOBS.current()
+    return {
+        "backend": f"Backend: {state}",
+        "state": state,
+        "job": None if job is None else {"id": job.id, "stage": job.stage,
+                                         "percent": job.percent, "message": job.message},
+        "sections": _sections(context, state),
+        "message": job.message if job is not None else JOBS.message,
+    }
+
+
+def _sections(context, state: str) -> list[dict]:
+    listed = _labels(BACKEND.methods) if state in ("ready", "busy") else {}
+    out = []
+    for name, (label, help_text) in (listed or _last_seen or FIRST_SECTIONS).items():
+        reason = REASONS.get(state, "")
+        if not reason and schema.settings(context, name) is None:
+            reason = "its settings could not be built from the schema"
+        out.append({"method": name, "label": label, "help": help_text,
+                    "enabled": not reason, "reason": reason})
+    return out
 
 
 class MOTIONFIELD_PT_main(bpy.types.Panel):
@@ -24,39 +77,73 @@ class MOTIONFIELD_PT_main(bpy.types.Panel):
     bl_category = "motionfield"
 
     def draw(self, context):
+        model = panel_model(context)
         layout = self.layout
-        s = context.scene.motionfield
-        box = layout.box()
-        row = box.row()
-        row.label(text=f"Backend: {BACKEND.state}", icon=_state_icon(BACKEND.state))
-        if BACKEND.state in ("stopped", "dead"):
-            row.operator("motionfield.backend_start", text="Start", icon="PLAY")
-        else:
-            row.operator("motionfield.backend_stop", text="", icon="PAUSE")
-        if BACKEND.state == "dead":
-            box.label(text=BACKEND.message[:60], icon="ERROR")
-            row = box.row()
-            row.operator("motionfield.backend_restart", icon="FILE_REFRESH")
-            row.operator("motionfield.backend_log", icon="TEXT")
-        for name, (label, help_text) in METHODS.items():
-            col = layout.column()
-            offered = name in BACKEND.methods
-            col.enabled = offered and not s.job_id
-            col.label(text=label)
-            if name == "convert":
-                col.operator("motionfield.import_mocap", icon="IMPORT")
-            elif name == "predict" and offered:
-                col.operator("motionfield.predict", icon="NEXT_KEYFRAME")
-                col.operator("motionfield.fill", icon="KEYFRAME")
-            else:
-                col.label(text=help_text if offered else "not offered by this backend yet",
-                          icon="NONE" if offered else "INFO")
-        if s.job_id:
+        _draw_backend(layout.box(), model)
+        for section in model["sections"]:
+            _draw_section(layout.box(), context, section)
+        job = model["job"]
+        if job is not None:
             row = layout.row()
-            row.prop(s, "progress", text=s.job_stage or "working", slider=True)
-            row.operator("motionfield.cancel", text="", icon="CANCEL")
-        if s.message:
-            layout.label(text=s.message)
+            row.progress(factor=job["percent"] / 100.0, type="BAR",
+                         text=f"{job['stage']} {job['percent']:.0f}%")
+            row.operator("motionfield.cancel", text="Cancel", icon="CANCEL")
+        if model["message"]:
+            layout.label(text=model["message"])
+
+
+def _draw_backend(box, model: dict) -> None:
+    state = model["state"]
+    box.label(text=model["backend"], icon=_state_icon(state))  # a row of its own: never cut
+    row = box.row()
+    if state in ("stopped", "dead"):
+        row.operator("motionfield.backend_start", text="Start", icon="PLAY")
+    else:
+        row.operator("motionfield.backend_stop", text="Stop", icon="PAUSE")
+    if state == "dead":
+        box.label(text=BACKEND.message[:60], icon="ERROR")
+        row = box.row()
+        row.operator("motionfield.backend_restart", icon="FILE_REFRESH")
+        row.operator("motionfield.backend_log", icon="TEXT")
+
+
+def _draw_section(box, context, section: dict) -> None:
+    name = section["method"]
+    box.label(text=section["label"])
+    col = box.column()
+    col.enabled = section["enabled"]
+    if section["reason"]:
+        col.label(text=section["reason"], icon="INFO")
+        return
+    if section["help"]:
+        col.label(text=section["help"])
+    group = schema.settings(context, name)
+    skip = DEDICATED.get(name, ())
+    method = BACKEND.methods[name]
+    for param in schema.panel_params(method):
+        if param in skip:
+            continue
+        row = col.row(align=True)
+        if schema.use_id(param) in group.bl_rna.properties:
+            row.prop(group, schema.use_id(param), text="")
+            row = row.row(align=True)
+            row.active = getattr(group, schema.use_id(param))
+        row.prop(group, schema.value_id(param))
+    if name == "convert":
+        col.operator("motionfield.import_mocap", icon="IMPORT")
+    elif name == "predict":
+        _draw_predict(col, group, method)
+    else:
+        col.operator("motionfield.run", text=f"Run {section['label']}", icon="PLAY").method = name
+
+
+def _draw_predict(col, group, method: dict) -> None:
+    """Continue Motion fed from the section's Seconds, and Fill Between Keys."""
+    continue_motion = col.operator("motionfield.predict", icon="NEXT_KEYFRAME")
+    if "seconds" in schema.panel_params(method):
+        col.prop(group, schema.value_id("seconds"))
+        continue_motion.seconds = getattr(group, schema.value_id("seconds"))
+    col.operator("motionfield.fill", icon="KEYFRAME")
 
 
 class MOTIONFIELD_PT_output(bpy.types.Panel):

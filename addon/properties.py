@@ -1,4 +1,5 @@
-"""Add-on preferences and the scene's Output settings (what the panel edits)."""
+"""Add-on preferences and the scene's Output settings (what the panel's Output section
+edits; the methods' own settings come from the backend's schema, see schema.py)."""
 
 from __future__ import annotations
 
@@ -70,10 +71,7 @@ class MotionfieldSettings(bpy.types.PropertyGroup):
                                 description="name of the new Action (default: the file's)")
     push_to_nla: BoolProperty(name="Push to NLA", default=False)
     bone_map: EnumProperty(name="Bone map", items=_bone_maps)
-    progress: FloatProperty(name="Progress", subtype="PERCENTAGE", min=0, max=100)
-    job_stage: StringProperty()
-    job_id: StringProperty()
-    message: StringProperty()
+    # no job state here: undo restores scene data (jobs.py holds it)
 
 
 classes = (MOTIONFIELD_AP_preferences, MotionfieldSettings)

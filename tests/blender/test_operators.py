@@ -10,6 +10,7 @@ import pytest
 
 from addon import operators
 from addon.backend import BACKEND
+from addon.jobs import JOBS
 
 
 def test_import_mocap_blocks_headless_and_keys_an_smpl_armature(registered, empty_scene,
@@ -35,16 +36,16 @@ def test_submit_returns_while_the_job_runs(registered, empty_scene, data_root, m
     began = time.perf_counter()
     assert bpy.ops.motionfield.import_mocap(filepath=str(bvh)) == {"FINISHED"}
     returned = time.perf_counter() - began
-    assert operators._pending, "the job should still be running"
+    assert JOBS.running, "the job should still be running"
     assert "001_acted" not in bpy.data.objects  # nothing keyed yet
     deadline = time.monotonic() + 30
-    while operators._pending and time.monotonic() < deadline:
+    while JOBS.running and time.monotonic() < deadline:
         operators.poll_jobs()
         time.sleep(0.02)
-    assert not operators._pending
+    assert not JOBS.running
     obj = bpy.data.objects["001_acted"]
     assert obj.animation_data.action is not None
-    assert empty_scene.motionfield.message.startswith("keyed 001_acted")
+    assert JOBS.message.startswith("keyed 001_acted")
     assert returned < 1.0, returned  # the BVH read and the submit only
 
 
