@@ -15,13 +15,14 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from .apply import Output, apply_motion, body_params, output_fps
+from .apply import Output, apply_motion, body_params, output_fps, smpl_folders
 from .backend import BACKEND
 
 
-def start_backend(python: str | None = None) -> None:
-    """Start a local backend with `python` (default: this interpreter) and connect."""
-    BACKEND.start_local(python or "")
+def start_backend(python: str | None = None, smpl_folder: str | None = None) -> None:
+    """Start a local backend with `python` (default: this interpreter) and connect; it may
+    read the SMPL model in `smpl_folder` (default: the add-on preference's)."""
+    BACKEND.start_local(python or "", smpl_folders=smpl_folders(bpy.context, smpl_folder))
 
 
 def connect(connection_file: str | Path) -> None:
@@ -53,7 +54,11 @@ def import_mocap(path: str | Path, *, fps: float | None = None, start_frame: flo
                     action_name or path.stem, push_to_nla, bone_map)
     params = {"name": path.name, "fps": output_fps(scene, output),
               **body_params(bpy.context, output.target, smpl_folder, smpl_gender)}
-    result = _client().run("convert", params,
+    client = _client()
+    if output.target == "NEW":
+        BACKEND.allow_smpl_folders(smpl_folders(bpy.context, smpl_folder))
+        client = BACKEND.client
+    result = client.run("convert", params,
                            {"bvh_file": np.frombuffer(path.read_bytes(), dtype=np.uint8)},
                            progress=progress)
     return apply_motion(scene, result.content, result.arrays, output, target)

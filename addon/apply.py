@@ -4,6 +4,7 @@ a new Action, optionally pushed to the NLA. Shared by the operators and the head
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import bpy
 import numpy as np
@@ -41,6 +42,18 @@ def body_params(context, target: str, smpl_folder: str | None = None,
         return {"body": True}
     gender = smpl_gender or getattr(prefs, "smpl_gender", "neutral")
     return {"body": True, "smpl_folder": bpy.path.abspath(folder), "smpl_gender": gender}
+
+
+def smpl_folders(context, smpl_folder: str | None = None) -> tuple[str, ...]:
+    """The folder holding the SMPL model the convert job will read (`smpl_folder`, else the
+    preferences'), which a local backend must be started allowing; () when none is set."""
+    chosen = smpl_folder if smpl_folder is not None else \
+        getattr(_preferences(context), "smpl_folder", "")
+    if not chosen:
+        return ()
+    path = Path(bpy.path.abspath(chosen))
+    folder = path if path.is_dir() else path.parent
+    return (str(folder),) if folder.is_dir() else ()  # a stale setting: the job says so
 
 
 def _preferences(context):
@@ -93,6 +106,4 @@ def _preset_map(name: str, bones: list[str]) -> dict[str, str]:
 
 
 def _user_folders() -> list:
-    from pathlib import Path
-
     return [Path(bpy.utils.user_resource("CONFIG", path="motionfield/bone_maps"))]

@@ -36,6 +36,8 @@ class Backend:
         self.message = ""
         self.log_path: Path | None = None
         self.connection_file: Path | None = None
+        self.python = ""
+        self.smpl_folders: tuple[str, ...] = ()  # what a backend started here may read
         self.methods: dict = {}  # name -> its schema from `info`, in the backend's order
         self.on_methods: list[Callable[[dict], None]] = []  # told when `methods` changes
 
@@ -44,18 +46,22 @@ class Backend:
         for listener in self.on_methods:
             listener(methods)
 
-    def start_local(self, python: str, timeout: float = 60.0) -> None:
+    def start_local(self, python: str, timeout: float = 60.0,
+                    smpl_folders: tuple[str, ...] = ()) -> None:
         """Start `python -m motionfield.cli serve` on loopback and connect (blocks until the
-        backend answers, or raises BackendError with the log's tail)."""
+        backend answers, or raises BackendError with the log's tail). `smpl_folders`: the
+        folders of SMPL model files jobs may read (`serve --smpl-folder`)."""
         self.stop()
         folder = Path(tempfile.mkdtemp(prefix="motionfield-"))
         self.connection_file = folder / "connection.json"
         self.log_path = folder / "backend.log"
         python = python or sys.executable
+        self.python, self.smpl_folders = python, tuple(smpl_folders)
+        allowed = [arg for f in self.smpl_folders for arg in ("--smpl-folder", f)]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [python, "-m", "motionfield.cli", "serve", "--connection-file",
-                 str(self.connection_file), "--parent-pid", str(os.getpid())],
+                 str(self.connection_file), "--parent-pid", str(os.getpid()), *allowed],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.state = "starting"
@@ -66,6 +72,13 @@ class Backend:
                 raise BackendError(f"the backend did not start ({python}): {self.log_tail()}")
             time.sleep(0.05)
         self.connect(self.connection_file)
+
+    def allow_smpl_folders(self, folders: tuple[str, ...]) -> None:
+        """Restart a backend this Blender started if it was started without one of these
+        SMPL folders (the preference changed since); one it only connected to is left."""
+        missing = [f for f in folders if f not in self.smpl_folders]
+        if self.process is not None and missing:
+            self.start_local(self.python, smpl_folders=(*self.smpl_folders, *missing))
 
     def connect(self, connection_file: str | Path) -> None:
         """Connect to a running backend through its connection file."""

@@ -13,7 +13,7 @@ import numpy as np
 from bpy.props import FloatProperty, StringProperty
 
 from . import schema
-from .apply import Output, apply_motion, body_params, output_fps
+from .apply import Output, apply_motion, body_params, output_fps, smpl_folders
 from .backend import BACKEND, BackendError
 from .jobs import JOBS
 
@@ -40,13 +40,16 @@ def _settings_output(context, default_name: str) -> Output:
 
 
 def ensure_backend(context) -> None:
+    folders = smpl_folders(context)
     if BACKEND.client is not None and BACKEND.heartbeat() != "dead":
+        BACKEND.allow_smpl_folders(folders)
         return
     prefs = _prefs(context)
     if prefs is not None and prefs.backend_mode == "CONNECT":
         BACKEND.connect(bpy.path.abspath(prefs.connection_file))
     else:  # no Python set: this interpreter (right for bpy-as-module scripts)
-        BACKEND.start_local(bpy.path.abspath(prefs.python) if prefs else "")
+        BACKEND.start_local(bpy.path.abspath(prefs.python) if prefs else "",
+                            smpl_folders=folders)
 
 
 class MOTIONFIELD_OT_backend_start(bpy.types.Operator):

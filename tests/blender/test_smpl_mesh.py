@@ -10,6 +10,7 @@ import numpy as np
 from test_user_body import human_smpl
 
 from addon import apply
+from addon.backend import BACKEND
 from motionfield.body.skeleton import SMPL_JOINT_NAMES
 
 
@@ -18,10 +19,15 @@ def test_import_mocap_with_an_smpl_folder_skins_the_models_mesh(registered, empt
                                                                  monkeypatch):
     arrays, per_joint = human_smpl(), 6
     np.savez(tmp_path / "SMPL_MALE.npz", **arrays)
+    # a backend started before the folder was chosen: it is started again allowing it
+    # (`serve --smpl-folder`; a backend reads SMPL files only inside folders it was given)
+    assert bpy.ops.motionfield.backend_start() == {"FINISHED"}
+    first = BACKEND.process.pid
     prefs = SimpleNamespace(smpl_folder=str(tmp_path), smpl_gender="male")
     monkeypatch.setattr(apply, "_preferences", lambda context: prefs)
     assert bpy.ops.motionfield.import_mocap(
         filepath=str(data_root / "cmu_bvh" / "02_01.bvh")) == {"FINISHED"}
+    assert BACKEND.process.pid != first and BACKEND.smpl_folders == (str(tmp_path),)
     armature = bpy.data.objects["02_01"]
     body = bpy.data.objects["02_01_body"]
     assert len(body.data.vertices) == len(arrays["v_template"]) == 24 * per_joint
