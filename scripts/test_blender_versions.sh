@@ -42,9 +42,12 @@ venv_for() {  # version python: prints the venv's folder (all else to stderr)
 run_tests() {  # venv
   "$1/bin/python" -c 'import bpy, sys, importlib.util as u
 print(f"Blender {bpy.app.version_string} on Python {sys.version.split()[0]}" + (
-    "" if u.find_spec("torch") else ": no torch (tests/blender/conftest.py leaves out those needing it)"))'
-  "$1/bin/python" -m pytest -q -p no:cacheprovider tests/blender
+    "" if u.find_spec("torch") else
+    ": no torch (tests/blender/conftest.py leaves out the tests needing it)"))'
+  "$1/bin/python" -m pytest -q -p no:cacheprovider tests/blender || failed+=("$(basename "$1")")
 }
+
+failed=()  # every version runs; the script fails at the end if any did
 
 [ -x "$BACKEND_PYTHON" ] || { echo "no $BACKEND_PYTHON: run scripts/test.sh first" >&2; exit 1; }
 for version in "${VERSIONS_311[@]}"; do
@@ -62,3 +65,7 @@ for version in "${VERSIONS_313[@]}"; do
   "$venv/bin/pip" install -q --no-deps -e .
   MOTIONFIELD_BACKEND_PYTHON=$BACKEND_PYTHON run_tests "$venv"
 done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "tests/blender failed in: ${failed[*]}" >&2
+  exit 1
+fi
