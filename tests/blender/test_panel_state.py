@@ -177,6 +177,21 @@ def test_cancel_always_frees_the_panel(walk_scene):
     BACKEND.stop()
 
 
+def test_loading_another_file_cancels_the_running_job(walk_scene):
+    _activate("02_01")
+    assert bpy.ops.motionfield.predict() == {"FINISHED"}
+    job = panels.panel_model(bpy.context)["job"]["id"]
+    bpy.ops.wm.read_factory_settings(use_empty=True)  # its objects went with the old file
+    model = panels.panel_model(bpy.context)
+    assert model["job"] is None and model["message"] == "jobs cancelled: another file was loaded"
+    deadline = time.monotonic() + 30
+    while BACKEND.client.status(job)["state"] in ("queued", "running") and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)  # the backend stops a job at its next step
+    assert BACKEND.client.status(job)["state"] in ("cancelled", "done")
+    assert_usable(model)
+
+
 def test_stopped_backend_says_so_in_every_section_and_stop_is_labelled(registered,
                                                                        empty_scene):
     BACKEND.stop()
