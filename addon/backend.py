@@ -94,8 +94,7 @@ class Backend:
         if self.client is None:
             self.state = "stopped"
             return self.state
-        if self.process is not None and self.process.poll() is not None:
-            self.state, self.message = "dead", f"exited with code {self.process.returncode}"
+        if self.process_ended():
             return self.state
         try:
             began = time.perf_counter()
@@ -105,6 +104,13 @@ class Backend:
         except BackendGone as e:
             self.state, self.message = "dead", str(e)
         return self.state
+
+    def process_ended(self) -> bool:
+        """Whether the backend this Blender started has exited (then its state is "dead")."""
+        if self.process is None or self.process.poll() is None:
+            return False
+        self.state, self.message = "dead", f"exited with code {self.process.returncode}"
+        return True
 
     def stop(self) -> None:
         if self.client is not None:

@@ -315,7 +315,11 @@ def heartbeat() -> float:
     jobs it held end, so the panel is usable again)."""
     if BACKEND.client is not None:
         before = BACKEND.state
-        if BACKEND.heartbeat(timeout=0.3) == "dead" and JOBS.running:
+        if JOBS.running and BACKEND.process is not None:
+            BACKEND.process_ended()  # not a ping: one can miss while a job holds its CPU
+        else:
+            BACKEND.heartbeat(timeout=0.3)
+        if BACKEND.state == "dead" and JOBS.running:
             JOBS.finish_all(f"backend lost: {BACKEND.message}")
         if BACKEND.state != before:
             _redraw()

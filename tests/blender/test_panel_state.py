@@ -177,6 +177,20 @@ def test_cancel_always_frees_the_panel(walk_scene):
     BACKEND.stop()
 
 
+def test_a_backend_that_dies_during_a_job_frees_the_panel(walk_scene):
+    _activate("02_01")
+    assert bpy.ops.motionfield.predict() == {"FINISHED"}
+    assert operators.heartbeat() and panels.panel_model(bpy.context)["state"] == "busy"
+    BACKEND.process.kill()
+    BACKEND.process.wait()
+    operators.heartbeat()  # the timer, every 2 s in a window
+    model = panels.panel_model(bpy.context)
+    assert model["state"] == "dead" and model["job"] is None
+    assert model["message"].startswith("backend lost: exited with code")
+    assert {s["reason"] for s in model["sections"]} == {"backend dead: restart it"}
+    BACKEND.stop()
+
+
 def test_loading_another_file_cancels_the_running_job(walk_scene):
     _activate("02_01")
     assert bpy.ops.motionfield.predict() == {"FINISHED"}
