@@ -3,7 +3,8 @@ from a real window. The zip `motionfield addon build` makes is installed by Blen
 installer, unchanged; the backend runs on the host and Blender connects to it; a CMU walk is
 imported onto a new SMPL armature through F3 and the file browser.
 
-    .venv/bin/python scripts/real_window/picture.py [--zip ZIP] [--out docs/img/panel_blender43.png]
+    .venv/bin/python scripts/real_window/picture.py [--zip ZIP --backend-source DIR/backend]
+        [--out docs/img/panel_blender43.png]
 
 Run as root once scripts/real_window/setup_chroot.sh has built the chroot.
 """
@@ -25,13 +26,13 @@ WHERE_ZMQ = ("__import__('zmq').__file__, __import__('sys').version.split()[0], 
              "bpy.app.version_string")
 
 
-def take(zip_path: Path | None, out: Path) -> None:
+def take(zip_path: Path | None, out: Path, backend_source: Path | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="motionfield-picture-", dir="/tmp"))
     try:
         zip_path = zip_path or build_extension(work / "dist")
         bvh = work / "02_01.bvh"
         shutil.copy(sources.unpack() / "cmu_bvh" / "02_01.bvh", bvh)
-        backend = start_backend(work / "connection.json", work / "backend.log")
+        backend = start_backend(work / "connection.json", work / "backend.log", backend_source)
         try:
             with RealBlender(work, display=79) as blender:
                 blender.start_display()
@@ -76,10 +77,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--zip", type=Path, help="extension zip (default: build one now)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs/img/panel_blender43.png")
+    parser.add_argument("--backend-source", type=Path,
+                        help="the backend/ folder of the checkout the zip was built from")
     args = parser.parse_args()
     if not chroot_ready():
         raise SystemExit("no chroot: run scripts/real_window/setup_chroot.sh as root")
-    take(args.zip, args.out.resolve())
+    take(args.zip, args.out.resolve(), args.backend_source)
 
 
 if __name__ == "__main__":
