@@ -31,6 +31,7 @@ SMPL_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17
 REQUIRED = ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_shoulder",
             "right_shoulder", "left_elbow", "right_elbow")
 PRESETS = Path(__file__).with_name("presets")
+MIN_BONE = 1e-4  # metres (Blender units): shorter bones point nowhere
 
 
 class RetargetError(ValueError):
@@ -111,7 +112,10 @@ def smpl_reference_pose(smpl_rest_heads: np.ndarray, rig_heads: dict[str, np.nda
         pairs = [(smpl_rest_heads[c] - smpl_rest_heads[j],
                   rig_heads[mapping[SMPL_NAMES[c]]] - rig_heads[mapping[SMPL_NAMES[j]]])
                  for c in kids]
-        pairs = [(d, u) for d, u in pairs if np.linalg.norm(u) > 1e-6]
+        # bones of no length on either side (CMU collars sit on spine3, in the source and
+        # in a converted CMU motion's SMPL skeleton; a rig's tiny bones) have no direction
+        pairs = [(d, u) for d, u in pairs
+                 if np.linalg.norm(u) > MIN_BONE and np.linalg.norm(d) > MIN_BONE]
         if len(pairs) >= 2:
             d = np.array([p[0] / np.linalg.norm(p[0]) for p in pairs])
             u = np.array([p[1] / np.linalg.norm(p[1]) for p in pairs])

@@ -10,7 +10,17 @@ import pytest
 from addon.armature import rest_points
 from addon.axes import to_blender
 from addon.keyframes import write_motion_to_rig
-from addon.retarget import SMPL_NAMES, SMPL_PARENTS, RetargetError, auto_map, load_preset
+from addon.retarget import (
+    SMPL_NAMES,
+    SMPL_PARENTS,
+    RetargetError,
+    auto_map,
+    load_preset,
+    smpl_reference_pose,
+)
+from motionfield.body.skeleton import smpl_skeleton
+from motionfield.io.bvh import read_bvh
+from motionfield.io.retarget import retarget
 
 from rigs_synth import MIXAMO, RIGIFY, names_for, smooth_motion
 
@@ -92,3 +102,19 @@ def test_unknown_rig_and_bad_preset_are_refused(empty_scene, tmp_path):
     (tmp_path / "bad.json").write_text('{"bones": {"elbow": "x"}}')
     with pytest.raises(RetargetError, match="not SMPL joints"):
         load_preset(tmp_path / "bad.json")
+
+
+def test_reference_pose_ignores_zero_length_bones(data_root):
+    """A CMU take converted onto SMPL has collars of no length (they sit on spine3); a rig
+    map with the collars must still give a finite reference pose, not an SVD of NaN."""
+    motion, _ = retarget(read_bvh(data_root / "cmu_bvh" / "02_01.bvh"))
+    heads = to_blender(motion.skeleton.rest_positions())
+    collars = [SMPL_NAMES.index(n) for n in ("left_collar", "right_collar")]
+    spine3 = SMPL_NAMES.index("spine3")
+    assert np.allclose(heads[collars], heads[spine3], atol=1e-6)  # the case itself
+    rig = to_blender(smpl_skeleton().rest_positions())
+    mapping = {name: name for name in SMPL_NAMES}
+    pose = smpl_reference_pose(heads, dict(zip(SMPL_NAMES, rig, strict=True)), mapping)
+    assert np.isfinite(pose).all()
+    identity = np.broadcast_to(np.eye(3), pose.shape)
+    np.testing.assert_allclose(pose @ pose.transpose(0, 2, 1), identity, atol=1e-9)
