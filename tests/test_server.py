@@ -840,3 +840,58 @@ def test_smpl_folder_is_limited_to_the_folders_serve_allows(tmp_path):
 def test_serve_passes_its_smpl_folders_to_the_server(tmp_path):
     _one_line_error(_serve("--smpl-folder", str(tmp_path / "none"), "--connection-file",
                            str(tmp_path / "c.json")), "--smpl-folder", "no such folder")
+
+
+def test_queued_input_and_kept_results_are_bounded_in_bytes(sleep_job):
+    key = new_key()
+    server = Server(LOOPBACK, key, max_queued_bytes=3 * 2**20, max_result_bytes=2 * 2**20)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    x = np.zeros(2**20 // 8)  # 1 MiB in, 1 MiB out
+    try:
+        with Client(server.address, key, heartbeat=5.0) as c:
+            slow = [c.submit("sleep", {"steps": 10, "step_s": 0.05}, {"x": x}) for _ in range(2)]
+            with pytest.raises(BackendError, match="already holds 2 MiB of input"):
+                c.submit("sleep", {"steps": 1}, {"x": x})
+            for job in slow:
+                wait_for(c, job, ("result",), 10)
+            quick = [c.run("sleep", {"steps": 1, "step_s": 0.0}, {"x": x}).job
+                     for _ in range(2)]  # 4 MiB of results against a 2 MiB bound
+            deadline = time.monotonic() + 5
+            while True:  # trimmed once a second, oldest first
+                try:
+                    c.fetch(slow[0])
+                except BackendError as e:
+                    assert "expired" in str(e) and "oldest dropped first" in str(e)
+                    break
+                assert time.monotonic() < deadline, "the oldest result was never dropped"
+                time.sleep(0.1)
+            assert isinstance(c.fetch(quick[-1]), JobResult)
+            with pytest.raises(BackendError, match="no job 'never-was'"):
+                c.fetch("never-was")
+    finally:
+        with Client(server.address, key) as c:
+            c.shutdown()
+        thread.join(timeout=10)
+
+
+def test_a_client_carries_on_after_its_backend_restarts(sleep_job, tmp_path):
+    """The same address (an ipc socket), a new server run: the client's requests name the
+    old session, are refused once, and go again naming the new one."""
+    key, address = new_key(), f"ipc://{tmp_path}/backend.sock"
+    first = Server(address, key)
+    thread = threading.Thread(target=first.serve_forever, daemon=True)
+    thread.start()
+    with Client(address, key, heartbeat=5.0) as c:
+        assert c.run("sleep", {"steps": 1, "step_s": 0.0}).content["steps_done"] == 1
+        old = c.session.session_id
+        c.shutdown()
+        thread.join(timeout=10)
+        second = Server(address, key)
+        thread = threading.Thread(target=second.serve_forever, daemon=True)
+        thread.start()
+        assert c.run("sleep", {"steps": 2, "step_s": 0.0}).content["steps_done"] == 2
+        assert c.session.session_id == second.session.session_id != old
+        c.shutdown()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
