@@ -219,7 +219,9 @@ class Client:
                                   f"{now - self._last_heard:.1f} s (heartbeat "
                                   f"{self.heartbeat:g} s): the backend is gone")
         elif now - self._last_heard > self.heartbeat / 2:
-            self._heartbeat_ids = {self._send(Message("ping")).id}
+            if len(self._heartbeat_ids) > 64:  # pongs that never came: forget them
+                self._heartbeat_ids.clear()
+            self._heartbeat_ids.add(self._send(Message("ping")).id)
             self._heartbeat_sent = time.monotonic()
 
     def status(self, job: str) -> dict:

@@ -421,11 +421,11 @@ class Server:
     def _queued_count(self) -> int:
         return len(self._queue)  # not a scan of every kept job: pings stay cheap
 
-    def _expire_results(self, force: bool = False) -> None:
+    def _expire_results(self) -> None:
         """Forget results past their time, then the oldest beyond the count and byte
         bounds; their ids are remembered as expired."""
         now = time.monotonic()
-        if now < self._next_expiry and not force:  # once a second, not on every message
+        if now < self._next_expiry:  # once a second (or at once after a large result)
             return
         self._next_expiry = now + 1.0
         with self._lock:
