@@ -15,7 +15,13 @@ import pytest
 import zmq
 from test_server import ServeProcess
 
-from motionfield.protocol import DELIMITER, PROTOCOL_VERSION, Message, Session
+from motionfield.protocol import (
+    DELIMITER,
+    PROTOCOL_VERSION,
+    Message,
+    Session,
+    read_connection,
+)
 
 SEED = 32
 MUTATIONS = 4000
@@ -163,6 +169,10 @@ def test_no_message_ends_the_server(served):
         dealer = ctx.socket(zmq.DEALER)
         dealer.setsockopt(zmq.LINGER, 0)
         dealer.setsockopt(zmq.SNDTIMEO, 5000)
+        server_key = read_connection(served.connection_file)["curve_server_key"]
+        if server_key is not None:  # an insider's socket: past the transport, at the protocol
+            dealer.curve_serverkey = server_key
+            dealer.curve_publickey, dealer.curve_secretkey = zmq.curve_keypair()
         dealer.connect(served.address)
         began = time.monotonic()
         replies = 0

@@ -751,7 +751,11 @@ def test_a_remote_bind_is_curve_encrypted_and_its_keys_travel_in_the_connection_
     try:
         doc = json.loads(srv.connection_file.read_text())
         assert len(doc["curve_server_key"]) == 40  # Z85 of 32 bytes
-        assert "CURVE encrypted" in srv.read_log()
+        deadline = time.monotonic() + 10
+        while "listening" not in srv.read_log():  # printed just after the file is written
+            assert time.monotonic() < deadline, srv.read_log()
+            time.sleep(0.05)
+        assert "(CURVE encrypted)" in srv.read_log()
         address = srv.address.replace("0.0.0.0", "127.0.0.1")
         with Client(address, srv.key, heartbeat=5.0,
                     curve_server_key=doc["curve_server_key"].encode()) as c:

@@ -91,10 +91,15 @@ def _serve(args: argparse.Namespace) -> int:
         if not Path(folder).is_dir():
             raise MotionfieldError(f"--smpl-folder {folder}: no such folder")
     key = read_key_file(args.key_file) if args.key_file else new_key()
-    curve = remote if args.curve is None else args.curve
+    # CURVE everywhere it is available: a peer without the connection file then cannot even
+    # complete the handshake, so it cannot make ZeroMQ buffer a huge multipart message
+    curve = zmq.has("curve") if args.curve is None else args.curve
     if curve and not zmq.has("curve"):
         raise MotionfieldError("this pyzmq has no CURVE support; pass --no-curve to listen "
                                "unencrypted (messages are still signed)")
+    if remote and not curve and args.curve is None:
+        raise MotionfieldError(f"refusing to listen on {args.bind} unencrypted: this pyzmq "
+                               "has no CURVE support (pass --no-curve to accept that)")
     conn_path = Path(args.connection_file or default_connection_file())
     if conn_path.exists() and _owner_running(conn_path):  # before binding: a clear refusal
         raise MotionfieldError(f"a backend is already running with connection file "
@@ -335,8 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a folder whose SMPL model files jobs may name (smpl_folder); "
                         "repeatable. Without it, jobs cannot read model files here")
     p.add_argument("--curve", action=argparse.BooleanOptionalAction, default=None,
-                   help="encrypt with ZeroMQ CURVE (default: on beyond loopback); the "
-                        "connection file carries the server's public key")
+                   help="encrypt and authenticate connections with ZeroMQ CURVE (default: "
+                        "on where pyzmq supports it); the connection file carries the "
+                        "server's public key, so only its readers can connect")
     p.set_defaults(func=_serve)
     _add_client(sub)
 

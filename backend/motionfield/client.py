@@ -75,6 +75,10 @@ class Client:
         self.socket.setsockopt(zmq.SNDTIMEO, max(1, int(self.send_timeout * 1000)))
         self.socket.setsockopt(zmq.RCVTIMEO, max(1, int(heartbeat * 1000)))
         if curve_server_key is not None:
+            if not zmq.has("curve"):
+                self.close()
+                raise BackendError("the backend encrypts with CURVE and this pyzmq has no "
+                                   "CURVE support")
             public, secret = zmq.curve_keypair()
             self.socket.curve_serverkey = curve_server_key
             self.socket.curve_publickey, self.socket.curve_secretkey = public, secret
