@@ -9,7 +9,10 @@ returning a 10-second 120 fps SMPL motion beyond the job's own compute.
     the difference is what the service costs (serialising, signing, two sockets, queueing).
 
     python benchmarks/bench_server.py [--pings 2000] [--repeat 40] [--kept 2000] \
-        [--json benchmarks/results/server.json]
+        [--no-curve] [--json benchmarks/results/server.json]
+
+The server encrypts with CURVE as `serve` does by default; `--no-curve` measures plain TCP
+(the bare echo is always plain: the difference includes the encryption).
 
 A second ping series runs once the server keeps `--kept` finished results (a busy day),
 so the cost of bookkeeping on the hot path shows.
@@ -50,10 +53,11 @@ while True:
 """
 
 
-def serve(tmp: Path) -> tuple[subprocess.Popen, Path]:
+def serve(tmp: Path, curve: bool) -> tuple[subprocess.Popen, Path]:
     conn = tmp / "backend.json"
     proc = subprocess.Popen([sys.executable, "-m", "motionfield.cli", "serve",
-                             "--connection-file", str(conn)],
+                             "--connection-file", str(conn),
+                             "--curve" if curve else "--no-curve"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while not conn.exists():
@@ -113,11 +117,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--kept", type=int, default=2000,
                         help="finished jobs kept by the server for the second ping series")
+    parser.add_argument("--curve", action=argparse.BooleanOptionalAction, default=True,
+                        help="encrypt as `serve` does by default (--no-curve: plain TCP)")
     parser.add_argument("--json", default="benchmarks/results/server.json")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        proc, conn = serve(Path(tmp))
+        proc, conn = serve(Path(tmp), args.curve)
         try:
             with Client.from_connection_file(conn) as client:
                 for _ in range(200):  # warm up
@@ -159,6 +165,7 @@ def main() -> int:
         "machine": f"{platform.processor() or platform.machine()} x{os.cpu_count()}, "
                    f"{platform.python_implementation()} {platform.python_version()}, "
                    f"libzmq {zmq.zmq_version()}",
+        "transport": "CURVE" if args.curve else "plain TCP",
         "ping": {**ping, "target_median_ms": 0.3},
         "bare_zmq_req_rep_echo": echo,
         "protocol_overhead_median_ms": ping["median_ms"] - echo["median_ms"],
