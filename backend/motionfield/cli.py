@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -70,6 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
     import zmq
 
     from motionfield.protocol import (
+        connection_owner,
         default_connection_file,
         new_key,
         read_key_file,
@@ -101,9 +101,11 @@ def _serve(args: argparse.Namespace) -> int:
         raise MotionfieldError(f"refusing to listen on {args.bind} unencrypted: this pyzmq "
                                "has no CURVE support (pass --no-curve to accept that)")
     conn_path = Path(args.connection_file or default_connection_file())
-    if conn_path.exists() and _owner_running(conn_path):  # before binding: a clear refusal
-        raise MotionfieldError(f"a backend is already running with connection file "
-                               f"{conn_path}; stop it first or give another --connection-file")
+    owner = connection_owner(conn_path, parent.is_alive)  # before binding: a clear refusal
+    if owner is not None:
+        raise MotionfieldError(f"a backend (pid {owner}) is already running with connection "
+                               f"file {conn_path}; stop it first or give another "
+                               "--connection-file")
     server = Server(args.bind, key, workers=args.workers, allow_remote=remote,
                     curve_secret_key=zmq.curve_keypair()[1] if curve else None,
                     allowed_paths={"smpl_folders": args.smpl_folder})
@@ -126,17 +128,6 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         remove_connection_file(conn, server.address)
     return 0
-
-
-def _owner_running(connection_file: Path) -> bool:
-    """Whether the process that wrote `connection_file` still runs."""
-    from motionfield.server import parent
-
-    try:
-        pid = json.loads(connection_file.read_text()).get("pid")
-    except (OSError, ValueError, AttributeError):
-        return False
-    return type(pid) is int and pid > 0 and pid != os.getpid() and parent.is_alive(pid)
 
 
 def _stop_when_told(server, parent_pid: int | None) -> None:

@@ -356,19 +356,18 @@ def _publish(temp: Path, path: Path, still_running) -> None:
     except OSError as e:
         if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV):  # no hard links here
             raise
-    owner = _running_owner(path, still_running)
+    owner = None if still_running is None else connection_owner(path, still_running)
     if owner is not None:
         raise ProtocolError(f"a backend (pid {owner}) is running with connection file "
                             f"{path}; stop it first or give another --connection-file")
     os.replace(temp, path)
 
 
-def _running_owner(path: Path, still_running) -> int | None:
-    """The pid in an existing connection file, if that process still runs."""
-    if still_running is None:
-        return None
+def connection_owner(path: str | Path, still_running) -> int | None:
+    """The pid in an existing connection file, if `still_running(pid)` says that process
+    (not this one) still runs; else None."""
     try:
-        pid = json.loads(path.read_text()).get("pid")
+        pid = json.loads(Path(path).read_text()).get("pid")
     except (OSError, ValueError, AttributeError):
         return None
     if type(pid) is int and pid > 0 and pid != os.getpid() and still_running(pid):
