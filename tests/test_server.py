@@ -22,6 +22,7 @@ import pytest
 import slow_job
 import zmq
 
+from motionfield import methods
 from motionfield.cli import main
 from motionfield.client import BackendError, BackendGone, Client, JobFailed, JobResult
 from motionfield.motion import Motion
@@ -33,6 +34,7 @@ from motionfield.protocol import (
     new_key,
     read_connection_file,
 )
+from motionfield.server import jobs
 from motionfield.server.app import Server
 
 TESTS = Path(__file__).resolve().parent
@@ -373,6 +375,33 @@ def test_progress_events_carry_step_total_stage_and_eta(served_thread):
         mid = [p for p in seen if 5 <= p["step"] <= 15]
         assert mid and all(0 < p["eta"] < 1.0 for p in mid)  # ~20 ms a step left
         assert seen[-1]["eta"] == 0
+
+
+def _two_stages(params, arrays, progress):
+    progress(0, 2, "loading")
+    progress(1, 2, "working")  # at once: within the 50 ms that thin out progress events
+    time.sleep(0.3)
+    progress(2, 2, "done")
+    return {}, {}
+
+
+JOB = jobs.JobType(name="stages", label="Stages", help="test only: a stage starts at once",
+                   params={}, run=_two_stages)
+
+
+def test_a_new_stage_is_sent_even_right_after_the_last_event():
+    methods.register(JOB.name, __name__)
+    srv = ThreadServer()
+    try:
+        with srv.client() as c:
+            job = c.submit("stages", {})
+            stages = []
+            while not stages or stages[-1] != "done":
+                stages.append(wait_for(c, job, ("progress",), 5).content["stage"])
+        assert stages == ["loading", "working", "done"]
+    finally:
+        srv.stop()
+        methods.unregister(JOB.name)
 
 
 def test_a_cancel_takes_effect_within_a_fifth_of_a_second(served_thread):

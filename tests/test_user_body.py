@@ -192,7 +192,8 @@ def test_convert_of_a_bvh_with_smpl_folder_is_on_the_models_skeleton(smpl_folder
 
 def test_a_bad_smpl_folder_is_an_error_reply(tmp_path):
     key = new_key()
-    server = Server("tcp://127.0.0.1:0", key, workers=1)
+    server = Server("tcp://127.0.0.1:0", key, workers=1,
+                    allowed_paths={"smpl_folders": [str(tmp_path)]})
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -457,8 +457,7 @@ class Server:
 
     def _run(self, job: Job, wake: zmq.Socket) -> None:
         job.state = "running"
-        last = [0.0]
-
+        last = {"time": 0.0, "stage": None}
         began = time.monotonic()
 
         def progress(step: int, total: int, stage: str) -> None:
@@ -468,8 +467,10 @@ class Server:
             # remaining time if the steps left take as long as the ones done (None: unknown)
             eta = (now - began) * (total - step) / step if 0 < step <= total else None
             job.progress = {"step": step, "total": total, "stage": stage, "eta": eta}
-            if now - last[0] > 0.05 or step == total:  # at most 20 events a second
-                last[0] = now
+            # at most 20 events a second, but never drop a new stage's first step: a long
+            # stage announced within 50 ms of the last event would otherwise not show at all
+            if now - last["time"] > 0.05 or step == total or stage != last["stage"]:
+                last.update(time=now, stage=stage)
                 self._post(job.client, Message("progress", dict(job.progress), job=job.id),
                            wake)
 
