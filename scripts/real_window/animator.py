@@ -77,13 +77,14 @@ class Animator:
         return self.blender.eval(f"key_snapshot({name!r})")
 
     def start_sampling(self) -> None:
-        """Record panel() (and the time, "t") every 20 ms in Blender: what each redraw
-        would show."""
+        """Record panel() every 20 ms in Blender, what each redraw would show, with the
+        time ("t") and how many objects the file holds ("objects")."""
         self.blender.exec(
             "import time\n"
             "samples = []\n"
             "def sample():\n"
-            "    samples.append({**panel(), 't': time.monotonic()})\n"
+            "    samples.append({**panel(), 't': time.monotonic(),\n"
+            "                    'objects': len(bpy.data.objects)})\n"
             "    return 0.02\n"
             "bpy.app.timers.register(sample)\n")
 

@@ -39,11 +39,12 @@ def test_stop_button_is_labelled(animator):
 
 
 def test_undo_after_import_leaves_a_usable_panel(animator):
-    animator.import_mocap("02_01")
+    name = animator.import_mocap("02_01")
     animator.blender.undo()
     time.sleep(1.0)
     animator.shot("import_then_undo")
-    problems = animator.unusable("Import Mocap, then Ctrl+Z")
+    problems = [] if name not in animator.objects() else ["Ctrl+Z left the import in place"]
+    problems += animator.unusable("Import Mocap, then Ctrl+Z")
     animator.import_mocap("02_01")  # a new job runs and ends
     problems += animator.unusable("a new import after the undo")
     assert not problems, "\n".join(problems)
@@ -104,8 +105,11 @@ def test_continue_motion_keeps_every_earlier_key_and_undo_leaves_a_usable_panel(
     _run_and_wait_for_keys(animator, "Continue Motion", name)
     after = animator.keys(name)
     animator.shot("continue_motion_done")
-    problems = [f"Continue Motion changed {len(c)} earlier keys: {c[:3]}"
-                for c in [_changed_keys(before, after, last)] if c]
+    changes = _changed_keys(before, after, last)
+    values = [c for c in changes if ": value " in c or " keys up to frame " in c]
+    problems = [f"Continue Motion changed earlier keys: {len(values)} values (or counts), "
+                f"{len(changes) - len(values)} handles or curves; {(values or changes)[:2]}"
+                ] if changes else []
     if _last_frame(after) <= last:
         problems.append("nothing keyed after the last key")
 
@@ -146,15 +150,27 @@ def test_undo_after_fill_between_keys_leaves_a_usable_panel(animator):
     assert not problems, "\n".join(problems)
 
 
+MARKER = "real_window_marker"
+
+
 def test_undo_during_a_job_does_not_bring_back_an_old_job(animator):
     animator.import_mocap("02_01")
+    # a mark the next undo step holds and the one before lacks (set without an undo push),
+    # so its going shows the Ctrl+Z was undone while the job ran
+    animator.blender.exec(f"bpy.data.scenes[0][{MARKER!r}] = 1")
     animator.start_sampling()
     animator.import_mocap("long", wait=False)
     running = animator.blender.wait_until("panel()['job']", timeout=30, every=0.02)["id"]
     animator.blender.key("ctrl+z")  # the pointer is on the viewport, where the browser was
+    undone_at = animator.blender.wait_until(
+        f"{MARKER!r} not in bpy.data.scenes[0] and __import__('time').monotonic()",
+        timeout=10, every=0.02)
     animator.shot("undo_during_job")
     animator.blender.wait_until("panel()['job'] is None", timeout=90)
     samples = animator.stop_sampling()
+    after_undo = [s["objects"] for s in samples if s["t"] > undone_at]
+    assert after_undo[-1] > after_undo[0], \
+        "the import had landed before the undo: nothing was checked"
     rows = {s["job"]["id"] for s in samples if s["job"]}
     assert rows <= {running}, f"Ctrl+Z during job {running} showed other jobs' rows: {rows}"
     animator.assert_usable("Ctrl+Z during a job, once it ended")
@@ -209,17 +225,23 @@ def test_progress_moves_and_state_is_busy_during_continue_motion(animator):
     assert not problems, "\n".join(problems)
 
 
+def _undo_with_proof(animator) -> None:
+    """Ctrl+Z, shown to have been undone by a mark set since the last undo step."""
+    animator.blender.exec(f"bpy.data.scenes[0][{MARKER!r}] = 1")
+    animator.blender.undo()
+    animator.blender.wait_until(f"{MARKER!r} not in bpy.data.scenes[0]", timeout=10)
+    time.sleep(0.5)
+
+
 def test_undo_after_stop_and_start_backend_leaves_a_usable_panel(animator):
     animator.blender.run_operator("Stop Backend")
     animator.blender.wait_until("panel()['state'] == 'stopped'", timeout=30)
-    animator.blender.undo()
-    time.sleep(1.0)
+    _undo_with_proof(animator)
     animator.shot("stop_backend_then_undo")
     model = animator.panel()
     assert model["job"] is None and model["state"] == "stopped", model
     animator.start_backend()
-    animator.blender.undo()
-    time.sleep(1.0)
+    _undo_with_proof(animator)
     animator.shot("start_backend_then_undo")
     animator.assert_usable("Start Backend, then Ctrl+Z")
     animator.import_mocap("02_01")
