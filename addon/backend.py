@@ -55,7 +55,8 @@ class Backend:
         folder = Path(tempfile.mkdtemp(prefix="motionfield-"))
         self.connection_file = folder / "connection.json"
         self.log_path = folder / "backend.log"
-        python = python or sys.executable
+        # no Python given: the one named for headless scripts and tests, else this one
+        python = python or os.environ.get("MOTIONFIELD_BACKEND_PYTHON") or sys.executable
         self.python, self.smpl_folders = python, tuple(smpl_folders)
         allowed = [arg for f in self.smpl_folders for arg in ("--smpl-folder", f)]
         with open(self.log_path, "wb") as log:

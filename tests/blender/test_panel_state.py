@@ -247,8 +247,8 @@ CHILD = textwrap.dedent("""
     import addon
     from addon.backend import BACKEND
     addon.register()
-    BACKEND.start_local(sys.executable)
-    print(BACKEND.process.pid, flush=True)
+    BACKEND.start_local("")
+    print("backend-pid", BACKEND.process.pid, flush=True)
     sys.stdin.readline()
     if sys.argv[1] == "crash":
         os.kill(os.getpid(), signal.SIGKILL)
@@ -256,6 +256,14 @@ CHILD = textwrap.dedent("""
     print("exited", flush=True)
     os._exit(0)
 """)
+
+
+def _backend_pid(stdout) -> int:
+    """The pid the stand-in prints (bpy 5 logs to stdout before it)."""
+    for line in stdout:
+        if line.startswith("backend-pid "):
+            return int(line.split()[1])
+    raise AssertionError("the stand-in printed no backend pid")
 
 
 def _ended(pid: int) -> bool:
@@ -276,12 +284,12 @@ def test_the_backend_ends_with_the_blender_that_started_it(how, tmp_path):
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     backend = None
     try:
-        backend = int(child.stdout.readline())
+        backend = _backend_pid(child.stdout)
         assert not _ended(backend)
         child.stdin.write("\n")
         child.stdin.flush()
         if how == "exit":  # stopped by the exit functions, before Blender has gone
-            assert child.stdout.readline().strip() == "exited"
+            assert "exited" in [line.strip() for line in child.stdout]  # to its end
             assert _ended(backend), f"backend {backend} still runs after Blender's exit"
             return
         child.wait(timeout=60)  # SIGKILL: no exit functions; the parent watch ends it
