@@ -1,9 +1,10 @@
 """Tests inside real Blender (the bpy wheel). Skipped where bpy cannot be imported.
 
 MOTIONFIELD_BACKEND_PYTHON names the Python the add-on starts the backend with when no
-preference names one (default: this interpreter). The Python 3.13 venvs of bpy 5.2 and 5.3
-have no torch, so scripts/test_blender_versions.sh points it at .venv's Python 3.11, as a
-user's Blender (which never has torch) is pointed at their backend's Python."""
+preference names one (addon/backend.py; default: this interpreter). The Python 3.13 venvs
+of bpy 5.2 and 5.3 have no torch, so scripts/test_blender_versions.sh points it at .venv's
+Python 3.11, as a user's Blender (which never has torch) is pointed at their backend's
+Python."""
 
 from __future__ import annotations
 
@@ -42,20 +43,11 @@ def pytest_report_header(config):
 
 @pytest.fixture(scope="session", autouse=True)
 def backend_python():
-    """The add-on's default backend Python set to MOTIONFIELD_BACKEND_PYTHON, if given."""
+    """A named backend Python must exist (the add-on reads the variable itself)."""
     python = os.environ.get("MOTIONFIELD_BACKEND_PYTHON")
-    if not python:
-        yield sys.executable
-        return
-    if not os.access(python, os.X_OK):
+    if python and not os.access(python, os.X_OK):
         raise pytest.UsageError(f"MOTIONFIELD_BACKEND_PYTHON={python} is not an executable")
-    from addon.backend import Backend
-
-    start_local = Backend.start_local
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Backend, "start_local",
-                      lambda self, py, *args, **kw: start_local(self, py or python, *args, **kw))
-        yield python
+    return python or sys.executable
 
 
 @pytest.fixture(scope="module")
