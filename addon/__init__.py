@@ -24,6 +24,8 @@ def register() -> None:
     properties.register_settings()
     BACKEND.on_methods[:] = [schema.sync, panels.remember_sections]
     bpy.app.handlers.load_pre.append(_forget_jobs)
+    for handlers in (bpy.app.handlers.undo_post, bpy.app.handlers.redo_post):
+        handlers.append(_forget_message)
     atexit.register(BACKEND.stop)  # a clean exit; a crash is `serve --parent-pid`'s part
     if not bpy.app.background:
         bpy.app.timers.register(operators.heartbeat, first_interval=1.0, persistent=True)
@@ -37,6 +39,9 @@ def unregister() -> None:
             bpy.app.timers.unregister(timer)
     if _forget_jobs in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_forget_jobs)
+    for handlers in (bpy.app.handlers.undo_post, bpy.app.handlers.redo_post):
+        if _forget_message in handlers:
+            handlers.remove(_forget_message)
     atexit.unregister(BACKEND.stop)
     operators.forget_jobs()
     BACKEND.stop()
@@ -51,3 +56,11 @@ def unregister() -> None:
 def _forget_jobs(*_args) -> None:
     """load_pre: the objects running jobs were for belong to the file being closed."""
     operators.forget_jobs()
+
+
+@bpy.app.handlers.persistent
+def _forget_message(*_args) -> None:
+    """undo_post / redo_post: "keyed 30 frames on ..." no longer describes the scene."""
+    from .jobs import JOBS
+
+    JOBS.message = ""

@@ -9,6 +9,8 @@ so tests (and the real-window checks) read the panel through it.
 
 from __future__ import annotations
 
+import textwrap
+
 import bpy
 
 from . import schema
@@ -116,14 +118,16 @@ def _draw_section(box, context, section: dict) -> None:
         col.label(text=section["reason"], icon="INFO")
         return
     if section["help"]:
-        col.label(text=section["help"])
+        _wrapped_label(col, context, section["help"])
     group = schema.settings(context, name)
     skip = DEDICATED.get(name, ())
     method = BACKEND.methods[name]
+    props = col.column()
+    props.use_property_split, props.use_property_decorate = True, False  # labels not cut
     for param in schema.panel_params(method):
         if param in skip:
             continue
-        row = col.row(align=True)
+        row = props.row(align=True)
         if schema.use_id(param) in group.bl_rna.properties:
             row.prop(group, schema.use_id(param), text="")
             row = row.row(align=True)
@@ -135,6 +139,18 @@ def _draw_section(box, context, section: dict) -> None:
         _draw_predict(col, group, method)
     else:
         col.operator("motionfield.run", text=f"Run {section['label']}", icon="PLAY").method = name
+
+
+def _wrapped_label(layout, context, text: str) -> None:
+    """`text` over as many lines as the sidebar's width needs (a label cuts it short)."""
+    region = getattr(context, "region", None)
+    pixels = region.width if region is not None else 300
+    scale = context.preferences.system.ui_scale or 1.0  # 0 in background Blender
+    chars = max(20, int(pixels / (7 * scale)))
+    col = layout.column(align=True)
+    col.scale_y = 0.8
+    for line in textwrap.wrap(text, chars):
+        col.label(text=line)
 
 
 def _draw_predict(col, group, method: dict) -> None:
