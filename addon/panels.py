@@ -146,7 +146,7 @@ def _wrapped_label(layout, context, text: str) -> None:
     region = getattr(context, "region", None)
     pixels = region.width if region is not None else 300
     scale = context.preferences.system.ui_scale or 1.0  # 0 in background Blender
-    chars = max(20, int(pixels / (7 * scale)))
+    chars = max(20, int((pixels - 40 * scale) / (7.5 * scale)))  # margins; ~7.5 px a char
     col = layout.column(align=True)
     col.scale_y = 0.8
     for line in textwrap.wrap(text, chars):
