@@ -10,8 +10,8 @@ import bpy
 import numpy as np
 
 from .armature import add_body_mesh, create_armature
-from .keyframes import scene_fps, write_motion, write_motion_to_rig
-from .retarget import auto_map, presets
+from .keyframes import scene_fps, write_motion, write_motion_to_rig, write_motion_to_rigify
+from .retarget import RIG_KINDS, SMPL_NAMES, auto_map, presets, rig_kind, rigify_controls
 
 
 @dataclass
@@ -73,12 +73,7 @@ def apply_motion(scene: bpy.types.Scene, content: dict, arrays: dict,
         if target is None or target.type != "ARMATURE":
             raise ValueError("select an armature to retarget onto (or output to a new "
                              "SMPL armature)")
-        bones = [b.name for b in target.data.bones]
-        mapping = (auto_map(bones, _user_folders())[1] if output.bone_map == "AUTO"
-                   else _preset_map(output.bone_map, bones))
-        action = write_motion_to_rig(target, mapping, rot, trans, times, arrays["offsets"],
-                                     fps=fps, start_frame=output.start_frame,
-                                     action_name=output.action_name)
+        action = _retarget(target, rot, trans, times, arrays["offsets"], fps, output)
         obj = target
     else:
         parents = [int(p) for p in np.asarray(arrays["parents"])]
@@ -95,6 +90,31 @@ def apply_motion(scene: bpy.types.Scene, content: dict, arrays: dict,
         track.strips.new(action.name, int(round(output.start_frame)), action)
         obj.animation_data.action = None
     return obj, action
+
+
+def _retarget(target: bpy.types.Object, rot, trans, times, offsets, fps: float,
+              output: Output) -> bpy.types.Action:
+    """Key the motion onto the user's rig: a generated Rigify rig on its FK controls (its DEF
+    bones follow by constraints), any other through a bone map. The action records what was
+    found and mapped (`motionfield_retarget`)."""
+    bones = [b.name for b in target.data.bones]
+    kind = rig_kind(bones)
+    if kind == "rigify" and output.bone_map in ("AUTO", "rigify"):
+        mapping = rigify_controls(bones)
+        action = write_motion_to_rigify(target, rot, trans, times, offsets, fps=fps,
+                                        start_frame=output.start_frame,
+                                        action_name=output.action_name)
+    else:
+        mapping = (auto_map(bones, _user_folders())[1] if output.bone_map == "AUTO"
+                   else _preset_map(output.bone_map, bones))
+        action = write_motion_to_rig(target, mapping, rot, trans, times, offsets, fps=fps,
+                                     start_frame=output.start_frame,
+                                     action_name=output.action_name)
+    action["motionfield_retarget"] = {
+        "rig_kind": kind, "description": RIG_KINDS[kind],
+        "mapped": [f"{j}:{b}" for j, b in mapping.items()],
+        "missing": [j for j in SMPL_NAMES if j not in mapping]}
+    return action
 
 
 def _preset_map(name: str, bones: list[str]) -> dict[str, str]:

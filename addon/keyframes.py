@@ -9,10 +9,11 @@ import bpy
 import numpy as np
 
 from .armature import bone_rest_heads, bone_rest_rotations
-from .axes import Y_UP_TO_Z_UP, smpl_to_bone_rotations, to_blender
+from .axes import Y_UP_TO_Z_UP, quat_continuous, smpl_to_bone_rotations, to_blender
 from .retarget import SMPL_NAMES
 
-LINEAR = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
+_INTERPOLATION = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items
+LINEAR, CONSTANT = _INTERPOLATION["LINEAR"].value, _INTERPOLATION["CONSTANT"].value
 
 
 def scene_fps(scene: bpy.types.Scene) -> float:
@@ -57,22 +58,49 @@ def write_points(curve, co: np.ndarray, interpolation: np.ndarray) -> None:
     curve.update()
 
 
-def key_bones(obj: bpy.types.Object, names: list[str], quats: np.ndarray, root: str,
-              root_location: np.ndarray, frames: np.ndarray,
-              action_name: str) -> bpy.types.Action:
-    """A new Action on `obj`: rotation_quaternion keys (T, B, 4) for `names` and location
-    keys (T, 3) for the `root` bone, at `frames`. Pose bones are set to quaternion mode."""
+def key_bones(obj: bpy.types.Object, names: list[str], quats: np.ndarray, root: str | None,
+              root_location: np.ndarray | None, frames: np.ndarray,
+              action_name: str, held: dict[str, float] | None = None) -> bpy.types.Action:
+    """A new Action on `obj`: rotation keys (T, B, 4) wxyz for `names`, in each pose bone's
+    own rotation mode (Euler channels in its order, axis-angle or quaternion), and location
+    keys (T, 3) for the `root` bone, at `frames`. Rotation modes are never changed. `held`:
+    data path -> value, keyed constant over the range (a rig's switches)."""
     action = bpy.data.actions.new(action_name)
     target = _fcurve_target(obj, action)
     for j, name in enumerate(names):
-        obj.pose.bones[name].rotation_mode = "QUATERNION"
-        path = f'pose.bones["{name}"].rotation_quaternion'
-        for i in range(4):
-            _add_curve(target, path, i, name, frames, quats[:, j, i])
-    for i in range(3):
-        _add_curve(target, f'pose.bones["{root}"].location', i, root, frames,
-                   root_location[:, i])
+        mode = obj.pose.bones[name].rotation_mode
+        channel, values = _rotation_channel(mode, quats[:, j])
+        for i in range(values.shape[1]):
+            _add_curve(target, f'pose.bones["{name}"].{channel}', i, name, frames,
+                       values[:, i])
+    if root is not None:
+        for i in range(3):
+            _add_curve(target, f'pose.bones["{root}"].location', i, root, frames,
+                       root_location[:, i])
+    for path, value in (held or {}).items():
+        curve = target.fcurves.new(path)
+        write_points(curve, [[frames[0], value], [frames[-1], value]],
+                     np.full(2, CONSTANT, np.int32))
     return action
+
+
+def _rotation_channel(mode: str, quats: np.ndarray) -> tuple[str, np.ndarray]:
+    """The property and (T, n) values that hold wxyz rotations (T, 4) in `mode`; Euler
+    angles stay continuous from frame to frame (no 360 degree flips)."""
+    from mathutils import Quaternion
+
+    if mode == "QUATERNION":
+        return "rotation_quaternion", quat_continuous(quats)
+    if mode == "AXIS_ANGLE":
+        axis_angle = [(lambda a: (a[1], *a[0]))(Quaternion(q).to_axis_angle()) for q in quats]
+        return "rotation_axis_angle", np.array(axis_angle)
+    eulers, previous = [], None
+    for q in quats:
+        e = Quaternion(q).to_euler(mode) if previous is None else \
+            Quaternion(q).to_euler(mode, previous)
+        eulers.append(tuple(e))
+        previous = e
+    return "rotation_euler", np.array(eulers)
 
 
 def _check(rotations: np.ndarray, root_translation: np.ndarray, joints: int) -> np.ndarray:
@@ -140,8 +168,11 @@ def write_motion_to_rig(obj: bpy.types.Object, mapping: dict[str, str], rotation
     root_position = to_blender(root_translation) * scale
     quats, location = retarget_to_rig(smpl_world_rotations(rotations), root_position,
                                       smpl_heads, rig, mapping)
-    return key_bones(obj, rig["names"], quats, mapping["pelvis"], location,
-                     frames_for(times, fps, start_frame), action_name)
+    # only the mapped bones are keyed: the others rest relative to their parents anyway
+    index = {n: i for i, n in enumerate(rig["names"])}
+    keyed = [b for b in rig["names"] if b in set(mapping.values())]
+    return key_bones(obj, keyed, quats[:, [index[b] for b in keyed]], mapping["pelvis"],
+                     location, frames_for(times, fps, start_frame), action_name)
 
 
 def _leg(heads: dict[str, np.ndarray], mapping: dict[str, str] | None) -> float:
@@ -149,3 +180,112 @@ def _leg(heads: dict[str, np.ndarray], mapping: dict[str, str] | None) -> float:
     chain = [j for j in ("left_hip", "left_knee", "left_ankle") if mapping is None or j in mapping]
     points = [heads[j if mapping is None else mapping[j]] for j in chain]
     return float(sum(np.linalg.norm(b - a) for a, b in zip(points, points[1:])))
+
+
+def write_motion_to_rigify(obj: bpy.types.Object, rotations: np.ndarray,
+                           root_translation: np.ndarray, times: np.ndarray,
+                           offsets: np.ndarray, *, fps: float, start_frame: float = 1.0,
+                           action_name: str = "motionfield") -> bpy.types.Action:
+    """Retarget SMPL motion onto a generated Rigify rig's FK controls (retarget.RIGIFY_CONTROLS)
+    as a new Action, with the arms' and legs' IK/FK switches keyed to FK over the range and
+    the pelvis's travel, scaled by the ratio of leg lengths, on the torso control. Each
+    control's local rotation is solved against its parent as Blender evaluates it (Rigify
+    parents controls through constraint-driven MCH bones), so the DEF bones follow."""
+    from .armature import rest_points
+    from .retarget import (
+        PRESETS,
+        RIGIFY_FK_SWITCHES,
+        SMPL_PARENTS,
+        RetargetError,
+        control_targets,
+        load_preset,
+        rigify_controls,
+        smpl_reference_pose,
+        smpl_world_rotations,
+    )
+
+    rotations = _check(rotations, root_translation, 24)
+    bones = obj.data.bones
+    anatomy = {j: b for j, b in load_preset(PRESETS / "rigify.json").items() if b in bones}
+    controls = rigify_controls([b.name for b in bones])
+    if "pelvis" not in controls or "pelvis" not in anatomy:
+        raise RetargetError("this Rigify rig has no torso control or DEF-spine bone; "
+                            "regenerate it from a human metarig or pick a bone map")
+    smpl_heads = to_blender(rest_points(np.asarray(offsets), list(SMPL_PARENTS)))
+    heads = {b: np.array(bones[b].head_local) for b in anatomy.values()}
+    reference = smpl_reference_pose(smpl_heads, heads, anatomy)
+    world = smpl_world_rotations(rotations)
+    targets = control_targets(world, reference, {c: np.array(bones[c].matrix_local)[:3, :3]
+                                                 for c in controls.values()}, controls)
+    scale = _leg(heads, anatomy) / _leg(dict(zip(SMPL_NAMES, smpl_heads)), None)
+    torso = controls["pelvis"]
+    turn = world[:, 0] @ reference[0].T  # the pelvis's turn from the rig's rest pose
+    # over the floor the pelvis rises and sinks from the rig's own rest height (the rig's
+    # pelvis head need not sit where SMPL's does: Rigify's is below the hips)
+    pelvis = to_blender(root_translation) * scale
+    pelvis[:, 2] += heads[anatomy["pelvis"]][2] - smpl_heads[0, 2] * scale
+    torso_heads = pelvis + turn @ (np.array(bones[torso].head_local) - heads[anatomy["pelvis"]])
+    switches = [s for s in RIGIFY_FK_SWITCHES if s in obj.pose.bones
+                and "IK_FK" in obj.pose.bones[s]]
+    for switch in switches:
+        obj.pose.bones[switch]["IK_FK"] = 1.0
+    order = [b.name for b in bones if b.name in targets]  # parents first
+    quats, location = _solve_controls(obj, order, targets, torso, torso_heads)
+    return key_bones(obj, order, quats, torso, location, frames_for(times, fps, start_frame),
+                     action_name, {f'pose.bones["{s}"]["IK_FK"]': 1.0 for s in switches})
+
+
+def _solve_controls(obj: bpy.types.Object, order: list[str], targets: dict[str, np.ndarray],
+                    root: str, root_heads: np.ndarray, passes: int = 10, tol: float = 1e-6
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Local rotations (T, B, 4) wxyz of the controls `order` that give them the armature-space
+    rotations `targets` (T, 3, 3), and the `root` control's location (T, 3) that puts its head
+    at `root_heads`, each frame solved by passes through Blender's evaluation until the
+    locals settle (a pass per level of controls hanging from controls)."""
+    from mathutils import Matrix, Quaternion
+
+    animation = obj.animation_data
+    kept = (animation.action, getattr(animation, "action_slot", None)) if animation else None
+    if animation:  # the rig's current action must not overwrite the pose being solved
+        animation.action = None
+    layer, pose = bpy.context.view_layer, obj.pose.bones
+    quats = np.tile([1.0, 0, 0, 0], (len(root_heads), len(order), 1))
+    location = np.zeros((len(root_heads), 3))
+    current = {c: Quaternion() for c in order}
+    try:
+        for t in range(len(root_heads)):
+            for _ in range(passes):
+                change = 0.0
+                for c in order:
+                    goal = np.eye(4)
+                    goal[:3, :3] = targets[c][t]
+                    goal[:3, 3] = root_heads[t] if c == root else 0.0
+                    local = obj.convert_space(pose_bone=pose[c], matrix=Matrix(goal.tolist()),
+                                              from_space="POSE", to_space="LOCAL")
+                    q = local.to_quaternion()
+                    change = max(change, 1 - abs(q.dot(current[c])))
+                    current[c] = q
+                    _set_rotation(pose[c], q)
+                    if c == root:
+                        pose[c].location = location[t] = local.translation
+                layer.update()
+                if change < tol:
+                    break
+            quats[t] = [tuple(current[c]) for c in order]
+    finally:
+        if animation:
+            animation.action = kept[0]
+            if kept[1] is not None:
+                animation.action_slot = kept[1]
+    return quats, location
+
+
+def _set_rotation(pose_bone, q) -> None:
+    mode = pose_bone.rotation_mode
+    if mode == "QUATERNION":
+        pose_bone.rotation_quaternion = q
+    elif mode == "AXIS_ANGLE":
+        axis, angle = q.to_axis_angle()
+        pose_bone.rotation_axis_angle = (angle, *axis)
+    else:
+        pose_bone.rotation_euler = q.to_euler(mode)

@@ -89,6 +89,61 @@ def auto_map(bone_names: list[str], folders: list[Path] | None = None) -> tuple[
     return best or "smpl", best_map
 
 
+# A generated Rigify rig is animated through its FK controls, not its DEF bones (Rigify
+# drives those by constraints, so keys on them move nothing). Each control is keyed with
+# the world rotation its SMPL joint has relative to the rest pose of the DEF chain
+# (`rigify.json`); the hips control stays at rest under the torso, which carries the pelvis.
+RIGIFY_CONTROLS = {
+    "pelvis": "torso", "spine3": "chest", "neck": "neck", "head": "head",
+    **{f"{side}_{joint}": f"{bone}.{s}" for side, s in (("left", "L"), ("right", "R"))
+       for joint, bone in (("hip", "thigh_fk"), ("knee", "shin_fk"), ("ankle", "foot_fk"),
+                           ("foot", "toe_fk"), ("collar", "shoulder"),
+                           ("shoulder", "upper_arm_fk"), ("elbow", "forearm_fk"),
+                           ("wrist", "hand_fk"))}}
+# the IK/FK switches (1.0 = FK) keyed over the retargeted range
+RIGIFY_FK_SWITCHES = ("thigh_parent.L", "thigh_parent.R", "upper_arm_parent.L",
+                      "upper_arm_parent.R")
+RIG_KINDS = {"rigify": "generated Rigify rig (FK controls keyed)",
+             "rigify_metarig": "Rigify metarig", "mixamo": "Mixamo-style deform rig",
+             "smpl": "SMPL armature", "other": "rig mapped by a preset or saved map"}
+
+
+def rig_kind(bone_names: list[str]) -> str:
+    """Which kind of rig the bones say this is: 'rigify' (generated: torso and FK controls
+    beside ORG-/MCH-/DEF- bones), 'rigify_metarig', 'mixamo' (with or without a namespace),
+    'smpl' or 'other'."""
+    names = set(bone_names)
+    layers = {n.split("-", 1)[0] for n in names if "-" in n}
+    if {"torso", "thigh_fk.L", "upper_arm_fk.L"} <= names and {"ORG", "MCH", "DEF"} <= layers:
+        return "rigify"
+    if {"spine", "thigh.L", "upper_arm.L"} <= names and not layers & {"ORG", "DEF"}:
+        return "rigify_metarig"
+    plain = {_plain(n) for n in names}
+    if {"hips", "leftupleg", "leftarm"} <= plain:
+        return "mixamo"
+    if {"pelvis", "left_hip", "left_shoulder"} <= names:
+        return "smpl"
+    return "other"
+
+
+def rigify_controls(bone_names: list[str]) -> dict[str, str]:
+    """SMPL joint -> FK control of a generated Rigify rig, for the controls it has."""
+    names = set(bone_names)
+    return {j: c for j, c in RIGIFY_CONTROLS.items() if c in names}
+
+
+def control_targets(smpl_global: np.ndarray, reference: np.ndarray,
+                    control_rest: dict[str, np.ndarray], controls: dict[str, str]
+                    ) -> dict[str, np.ndarray]:
+    """(T, 3, 3) armature-space rotation per control: the control turns as its SMPL joint
+    turns away from the reference pose (the pose of the bones the control moves at rest).
+
+    smpl_global : (T, 24, 3, 3); reference : (24, 3, 3) from smpl_reference_pose;
+    control_rest : control -> (3, 3) rest orientation (bone.matrix_local)."""
+    return {c: smpl_global[:, SMPL_NAMES.index(j)] @ reference[SMPL_NAMES.index(j)].T
+            @ control_rest[c] for j, c in controls.items()}
+
+
 def _swing(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Smallest rotation matrix taking direction u onto v."""
     u, v = u / np.linalg.norm(u), v / np.linalg.norm(v)
@@ -112,6 +167,7 @@ def smpl_reference_pose(smpl_rest_heads: np.ndarray, rig_heads: dict[str, np.nda
         pairs = [(smpl_rest_heads[c] - smpl_rest_heads[j],
                   rig_heads[mapping[SMPL_NAMES[c]]] - rig_heads[mapping[SMPL_NAMES[j]]])
                  for c in kids]
+        pairs = _across(pairs, kids, smpl_rest_heads, rig_heads, mapping)
         # bones of no length on either side (CMU collars sit on spine3, in the source and
         # in a converted CMU motion's SMPL skeleton; a rig's tiny bones) have no direction
         pairs = [(d, u) for d, u in pairs
@@ -128,6 +184,24 @@ def smpl_reference_pose(smpl_rest_heads: np.ndarray, rig_heads: dict[str, np.nda
         else:
             g[j] = parent
     return g
+
+
+def _across(pairs: list, kids: list[int], smpl_rest_heads: np.ndarray,
+            rig_heads: dict[str, np.ndarray], mapping: dict[str, str]) -> list:
+    """A left and right child pair (hips, collars) replaced by the vector between them: where
+    a rig puts its hip heads relative to its pelvis varies (a Rigify rig's thighs start above
+    the head of its first spine bone), the line from one hip to the other does not."""
+    names = [SMPL_NAMES[c] for c in kids]
+    left = [i for i, n in enumerate(names) if n.startswith("left_")
+            and n.replace("left_", "right_") in names]
+    if not left:
+        return pairs
+    i = left[0]
+    r = names.index(names[i].replace("left_", "right_"))
+    a, b = kids[i], kids[r]
+    across = (smpl_rest_heads[a] - smpl_rest_heads[b],
+              rig_heads[mapping[names[i]]] - rig_heads[mapping[names[r]]])
+    return [p for k, p in enumerate(pairs) if k not in (i, r)] + [across]
 
 
 def retarget_to_rig(smpl_global: np.ndarray, root_position: np.ndarray,

@@ -84,9 +84,22 @@ def test_rig_follows_smpl_joints(empty_scene, kind):
                     twist_bone=kind == "mixamo")
     preset, mapping = auto_map([b.name for b in obj.data.bones])
     assert preset == kind
+    # Euler bones, mapped or not, keep their mode and are keyed in it
+    for i, bone in enumerate(obj.pose.bones):
+        bone.rotation_mode = ("XYZ", "ZXY", "YZX", "QUATERNION")[i % 4]
+    modes = {b.name: b.rotation_mode for b in obj.pose.bones}
     motion = smooth_motion(frames=40, fps=30, seed=3)
-    write_motion_to_rig(obj, mapping, motion.rotations, motion.root_translation, motion.times,
-                        motion.skeleton.offsets, fps=30, start_frame=1)
+    action = write_motion_to_rig(obj, mapping, motion.rotations, motion.root_translation,
+                                 motion.times, motion.skeleton.offsets, fps=30, start_frame=1)
+    assert {b.name: b.rotation_mode for b in obj.pose.bones} == modes
+    curves = _fcurves(obj, action)
+    assert {c.data_path.split('"')[1] for c in curves} == set(mapping.values())
+    for c in curves:
+        bone = c.data_path.split('"')[1]
+        wanted = "location" if bone == mapping["pelvis"] and c.data_path.endswith(
+            "location") else ("rotation_quaternion" if modes[bone] == "QUATERNION"
+                              else "rotation_euler")
+        assert c.data_path.endswith(wanted)
     expected = to_blender(motion.joint_positions())
     for k in (0, 20, 39):
         empty_scene.frame_set(1 + k)
@@ -118,3 +131,9 @@ def test_reference_pose_ignores_zero_length_bones(data_root):
     assert np.isfinite(pose).all()
     identity = np.broadcast_to(np.eye(3), pose.shape)
     np.testing.assert_allclose(pose @ pose.transpose(0, 2, 1), identity, atol=1e-9)
+
+
+def _fcurves(obj, action):
+    if hasattr(action, "slots"):
+        return action.layers[0].strips[0].channelbag(obj.animation_data.action_slot).fcurves
+    return action.fcurves

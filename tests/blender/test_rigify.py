@@ -1,0 +1,179 @@
+"""SMPL motion onto a freshly generated Rigify human rig (Blender's bundled Rigify): the FK
+controls are keyed, and the DEF bones, as Blender evaluates them after Rigify's constraints,
+follow the source; nothing else on the rig is keyed or changed."""
+
+from __future__ import annotations
+
+import addon_utils
+import bpy
+import numpy as np
+import pytest
+
+from addon.axes import to_blender
+from addon.keyframes import write_motion_to_rigify
+from addon.retarget import (
+    PRESETS,
+    RIGIFY_CONTROLS,
+    SMPL_NAMES,
+    load_preset,
+    rig_kind,
+)
+from motionfield.io.bvh import read_bvh
+from motionfield.io.retarget import retarget
+
+LIMBS = [(f"{side}_{a}", f"{side}_{b}") for side in ("left", "right")
+         for a, b in (("hip", "knee"), ("knee", "ankle"), ("shoulder", "elbow"),
+                      ("elbow", "wrist"))]
+STEP = 4  # every 4th frame of the 120 fps take: 30 fps
+
+
+@pytest.fixture(scope="module")
+def rigify_rig():
+    """A human metarig and the rig Rigify generates from it (~700 bones), once per module;
+    each test gets the generated rig back without animation."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    addon_utils.enable("rigify", default_set=True)
+    bpy.ops.object.armature_human_metarig_add()
+    metarig = bpy.context.active_object
+    bpy.ops.pose.rigify_generate()
+    rig = bpy.context.active_object
+    assert rig is not metarig and len(rig.data.bones) > 600
+    return metarig, rig
+
+
+@pytest.fixture
+def rig(rigify_rig):
+    rig = rigify_rig[1]
+    if rig.animation_data:  # the action only: Rigify's drivers live there too
+        rig.animation_data.action = None
+    for pose_bone in rig.pose.bones:
+        pose_bone.matrix_basis.identity()
+    return rig
+
+
+@pytest.fixture(scope="module")
+def walk(data_root):
+    motion, _ = retarget(read_bvh(data_root / "cmu_bvh" / "02_01.bvh"))
+    return motion
+
+
+def _retarget(rig, motion):
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.0
+    sl = slice(None, None, STEP)
+    return write_motion_to_rigify(rig, motion.rotations[sl], motion.root_translation[sl],
+                                  motion.times[sl], motion.skeleton.offsets, fps=30,
+                                  start_frame=1)
+
+
+def _similarity_align(source, target):
+    """source (J, 3) moved onto target by the best rotation, scale and shift (Umeyama)."""
+    mu_s, mu_t = source.mean(0), target.mean(0)
+    s, t = source - mu_s, target - mu_t
+    u, d, vt = np.linalg.svd(t.T @ s)
+    fix = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    rot = u @ fix @ vt
+    scale = np.trace(np.diag(d) @ fix) / (s ** 2).sum()
+    return scale * s @ rot.T + mu_t
+
+
+def _evaluated_def_joints(rig, frames, anatomy):
+    """(F, J, 3) DEF bone heads after constraints, armature space, at scene `frames`."""
+    out = []
+    for frame in frames:
+        bpy.context.scene.frame_set(frame)
+        out.append([np.array(rig.pose.bones[anatomy[j]].head) for j in anatomy])
+    return np.array(out)
+
+
+def rig_errors(rig, motion):
+    """Pelvis travel ratio, mean aligned joint distance (metres) and mean limb direction
+    error (degrees) of the rig's DEF bones against the source joints."""
+    anatomy = {j: b for j, b in load_preset(PRESETS / "rigify.json").items()
+               if "collar" not in j}  # CMU collars sit on spine3: no joint of their own
+    source = to_blender(motion.joint_positions()[::STEP])
+    source = source[:, [SMPL_NAMES.index(j) for j in anatomy]]
+    got = _evaluated_def_joints(rig, range(1, len(source) + 1), anatomy)
+    names = list(anatomy)
+    rig_leg = sum(np.linalg.norm(got[0, names.index(b)] - got[0, names.index(a)])
+                  for a, b in (("left_hip", "left_knee"), ("left_knee", "left_ankle")))
+    src_leg = sum(np.linalg.norm(source[0, names.index(b)] - source[0, names.index(a)])
+                  for a, b in (("left_hip", "left_knee"), ("left_knee", "left_ankle")))
+    pelvis = names.index("pelvis")
+    travel = np.linalg.norm(np.diff(got[:, pelvis, :2], axis=0), axis=1).sum()
+    src_travel = np.linalg.norm(np.diff(source[:, pelvis, :2], axis=0), axis=1).sum()
+    ratio = travel / (src_travel * rig_leg / src_leg)
+    aligned = np.array([_similarity_align(s, g) for s, g in zip(source, got)])
+    distance = np.linalg.norm(aligned - got, axis=-1).mean()
+    print("cm per joint:",
+          dict(zip(names, np.round(np.linalg.norm(aligned - got, axis=-1).mean(0) * 100, 1))))
+    toes = [names.index("left_foot"), names.index("right_foot")]
+    print(f"lowest toe over the floor: median {np.median(got[:, toes, 2].min(1)) * 100:.1f} cm")
+    angles = []
+    for a, b in LIMBS:
+        u = got[:, names.index(b)] - got[:, names.index(a)]
+        v = source[:, names.index(b)] - source[:, names.index(a)]
+        cos = (u * v).sum(-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
+        angles.append(np.degrees(np.arccos(np.clip(cos, -1, 1))))
+    return ratio, distance, float(np.mean(angles))
+
+
+def test_rig_kinds_recognised(rigify_rig):
+    metarig, rig = rigify_rig
+    assert rig_kind([b.name for b in rig.data.bones]) == "rigify"
+    assert rig_kind([b.name for b in metarig.data.bones]) == "rigify_metarig"
+
+
+def test_walk_moves_the_def_bones(rig, walk):
+    _retarget(rig, walk)
+    ratio, distance, angle = rig_errors(rig, walk)
+    print(f"pelvis travel ratio {ratio:.3f}, aligned joint distance {distance * 100:.2f} cm, "
+          f"limb direction {angle:.2f} deg")
+    assert abs(ratio - 1) < 0.10
+    # the 2 m metarig's spine and arms are not the CMU subject's proportions (its pelvis head
+    # sits below the hips): ~9 cm remain however exactly the limbs follow
+    assert distance < 0.10
+    assert angle < 10.0
+
+
+def test_only_controls_keyed_rotation_modes_kept(rig, walk):
+    modes = {b.name: b.rotation_mode for b in rig.pose.bones}
+    action = _retarget(rig, walk)
+    keyed = {c.data_path.split('"')[1] for c in _fcurves(rig, action)}
+    controls = set(RIGIFY_CONTROLS.values())
+    switches = {f"{limb}_parent.{s}" for limb in ("thigh", "upper_arm") for s in "LR"}
+    assert keyed == controls | switches
+    assert {b.name: b.rotation_mode for b in rig.pose.bones} == modes
+    shoulder = [c for c in _fcurves(rig, action) if 'shoulder.L"]' in c.data_path
+                and "parent" not in c.data_path]
+    assert {c.data_path.rsplit(".", 1)[1] for c in shoulder} == {"rotation_euler"}
+    fk = [c for c in _fcurves(rig, action) if c.data_path.endswith('["IK_FK"]')]
+    assert len(fk) == 4 and all(k.co[1] == 1.0 for c in fk for k in c.keyframe_points)
+
+
+def _fcurves(obj, action):
+    if hasattr(action, "slots"):
+        slot = obj.animation_data.action_slot
+        return action.layers[0].strips[0].channelbag(slot).fcurves
+    return action.fcurves
+
+
+def test_apply_motion_onto_selected_rigify_reports_it(rig, walk):
+    """The operators' and API's route: Target = Selected with the automatic map finds the
+    generated Rigify rig, keys its controls and records what it found on the action."""
+    from addon.apply import Output, apply_motion
+
+    sl = slice(None, 120, STEP)
+    arrays = {"rotations": walk.rotations[sl], "root_translation": walk.root_translation[sl],
+              "times": walk.times[sl], "offsets": walk.skeleton.offsets,
+              "parents": np.array(walk.skeleton.parents)}
+    obj, action = apply_motion(bpy.context.scene, {"joint_names": list(SMPL_NAMES)}, arrays,
+                               Output(target="SELECTED"), rig)
+    report = action["motionfield_retarget"].to_dict()
+    assert obj is rig and report["rig_kind"] == "rigify"
+    assert report["missing"] == ["spine1", "spine2", "left_hand", "right_hand"]
+    assert "left_hip:thigh_fk.L" in report["mapped"]
+    bpy.context.scene.frame_set(1)
+    start = np.array(rig.pose.bones["DEF-spine"].head)
+    bpy.context.scene.frame_set(len(arrays["times"]))
+    assert np.linalg.norm(np.array(rig.pose.bones["DEF-spine"].head) - start) > 0.5
