@@ -16,6 +16,7 @@ from addon.retarget import (
     RetargetError,
     auto_map,
     load_preset,
+    rig_kind,
     smpl_reference_pose,
 )
 from motionfield.body.skeleton import smpl_skeleton
@@ -137,3 +138,11 @@ def _fcurves(obj, action):
     if hasattr(action, "slots"):
         return action.layers[0].strips[0].channelbag(obj.animation_data.action_slot).fcurves
     return action.fcurves
+
+
+def test_plain_rig_kinds():
+    assert rig_kind(names_for(MIXAMO, "mixamorig:")) == "mixamo"
+    assert rig_kind(names_for(MIXAMO)) == "mixamo"
+    assert rig_kind(list(SMPL_NAMES)) == "smpl"
+    assert rig_kind(names_for(RIGIFY, "DEF-")) == "other"  # DEF bones alone: no controls
+    assert rig_kind([f"bone{i}" for i in range(30)]) == "other"
