@@ -220,11 +220,14 @@ def write_motion_to_rigify(obj: bpy.types.Object, rotations: np.ndarray,
     scale = _leg(heads, anatomy) / _leg(dict(zip(SMPL_NAMES, smpl_heads)), None)
     torso = controls["pelvis"]
     turn = world[:, 0] @ reference[0].T  # the pelvis's turn from the rig's rest pose
-    # over the floor the pelvis rises and sinks from the rig's own rest height (the rig's
-    # pelvis head need not sit where SMPL's does: Rigify's is below the hips)
-    pelvis = to_blender(root_translation) * scale
-    pelvis[:, 2] += heads[anatomy["pelvis"]][2] - smpl_heads[0, 2] * scale
-    torso_heads = pelvis + turn @ (np.array(bones[torso].head_local) - heads[anatomy["pelvis"]])
+    # the hips carry the motion over (the scale is the legs'): where a rig's pelvis head sits
+    # against its hips varies (Rigify's is below them), so the feet would float or sink
+    hips = [SMPL_NAMES.index(j) for j in ("left_hip", "right_hip")]
+    smpl_mid, rig_mid = smpl_heads[hips].mean(0), (heads[anatomy["left_hip"]]
+                                                   + heads[anatomy["right_hip"]]) / 2
+    mid = (to_blender(root_translation) + world[:, 0] @ (smpl_mid - smpl_heads[0])) * scale
+    mid[:, 2] += rig_mid[2] - smpl_mid[2] * scale
+    torso_heads = mid + turn @ (np.array(bones[torso].head_local) - rig_mid)
     switches = [s for s in RIGIFY_FK_SWITCHES if s in obj.pose.bones
                 and "IK_FK" in obj.pose.bones[s]]
     for switch in switches:

@@ -87,8 +87,9 @@ def _evaluated_def_joints(rig, frames, anatomy):
 
 
 def rig_errors(rig, motion):
-    """Pelvis travel ratio, mean aligned joint distance (metres) and mean limb direction
-    error (degrees) of the rig's DEF bones against the source joints."""
+    """Pelvis travel ratio, mean aligned joint distance (metres), mean limb direction error
+    (degrees) and the lowest toe's height over the source's scaled (metres, median) of the
+    rig's DEF bones against the source joints."""
     anatomy = {j: b for j, b in load_preset(PRESETS / "rigify.json").items()
                if "collar" not in j}  # CMU collars sit on spine3: no joint of their own
     source = to_blender(motion.joint_positions()[::STEP])
@@ -108,14 +109,17 @@ def rig_errors(rig, motion):
     print("cm per joint:",
           dict(zip(names, np.round(np.linalg.norm(aligned - got, axis=-1).mean(0) * 100, 1))))
     toes = [names.index("left_foot"), names.index("right_foot")]
-    print(f"lowest toe over the floor: median {np.median(got[:, toes, 2].min(1)) * 100:.1f} cm")
+    rig_toe = np.median(got[:, toes, 2].min(1))
+    src_toe = np.median(source[:, toes, 2].min(1)) * rig_leg / src_leg
+    print(f"lowest toe over the floor, median: rig {rig_toe * 100:.1f} cm, source scaled "
+          f"{src_toe * 100:.1f} cm")
     angles = []
     for a, b in LIMBS:
         u = got[:, names.index(b)] - got[:, names.index(a)]
         v = source[:, names.index(b)] - source[:, names.index(a)]
         cos = (u * v).sum(-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
         angles.append(np.degrees(np.arccos(np.clip(cos, -1, 1))))
-    return ratio, distance, float(np.mean(angles))
+    return ratio, distance, float(np.mean(angles)), rig_toe - src_toe
 
 
 def test_rig_kinds_recognised(rigify_rig):
@@ -126,7 +130,7 @@ def test_rig_kinds_recognised(rigify_rig):
 
 def test_walk_moves_the_def_bones(rig, walk):
     _retarget(rig, walk)
-    ratio, distance, angle = rig_errors(rig, walk)
+    ratio, distance, angle, toe = rig_errors(rig, walk)
     print(f"pelvis travel ratio {ratio:.3f}, aligned joint distance {distance * 100:.2f} cm, "
           f"limb direction {angle:.2f} deg")
     assert abs(ratio - 1) < 0.10
@@ -134,6 +138,7 @@ def test_walk_moves_the_def_bones(rig, walk):
     # sits below the hips): ~9 cm remain however exactly the limbs follow
     assert distance < 0.10
     assert angle < 10.0
+    assert abs(toe) < 0.03  # feet as far over the floor as the source's, scaled
 
 
 def test_only_controls_keyed_rotation_modes_kept(rig, walk):
