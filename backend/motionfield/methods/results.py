@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from motionfield.server.jobs import JobError
+from motionfield.server.jobs import JobError, Param
 
 MAX_FPS = 1000.0
+# every method's output framerate; the add-on fills it from the scene or the Output settings
+OUTPUT_FPS = Param("number", "output framerate (23.976 and 29.97 are NTSC-exact)",
+                   minimum=1e-3, maximum=MAX_FPS, panel=False)
 # frames x joints one job may return: 200,000 frames of the 24 SMPL joints (1.8 hours at
 # 30 fps) is about 80 MB of result, well inside a message (protocol.MAX_MESSAGE_BYTES)
 MAX_FRAME_JOINTS = 24 * 200_000

@@ -7,8 +7,8 @@ import numpy as np
 from motionfield.errors import MotionfieldError
 from motionfield.methods.convert.cli import add_commands  # noqa: F401  (the CLI's hook)
 from motionfield.methods.results import (
-    MAX_FPS,
     MOTION_ARRAYS,
+    OUTPUT_FPS,
     body_arrays,
     motion_arrays,
     motion_content,
@@ -93,8 +93,7 @@ JOB = JobType(
     label="Import Mocap",
     help="Import mocap onto SMPL: BVH text of any rig (or SMPL arrays) at any framerate",
     params={
-        "fps": Param("number", "output framerate (23.976 and 29.97 are NTSC-exact)",
-                     minimum=1e-3, maximum=MAX_FPS, panel=False),
+        "fps": OUTPUT_FPS,
         "bvh": Param("string", "BVH file text", optional=True, panel=False),
         "name": Param("string", "file name for messages", optional=True, panel=False),
         "start": Param("number", "seconds from the clip's start", optional=True,

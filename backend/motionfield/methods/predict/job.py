@@ -10,7 +10,7 @@ import numpy as np
 from motionfield.errors import MotionfieldError
 from motionfield.methods.predict.cli import add_eval, add_train  # noqa: F401  (the CLI's hooks)
 from motionfield.methods.results import (
-    MAX_FPS,
+    OUTPUT_FPS,
     check_frames,
     motion_arrays,
     motion_content,
@@ -104,8 +104,7 @@ JOB = PREDICT = JobType(
     label="Predict / Complete",
     help="Continue observed SMPL motion, or fill its gaps, at any framerate (NeRMo-style field)",
     params={
-        "fps": Param("number", "output framerate (23.976 and 29.97 are NTSC-exact)",
-                     minimum=1e-3, maximum=MAX_FPS, panel=False),
+        "fps": OUTPUT_FPS,
         "mode": Param("string", "continue after the last observation, or fill gaps inside",
                       default="continue", choices=("continue", "fill"), panel=False),
         "seconds": Param("number", "how long to continue (the model is measured to 1 s)",
