@@ -168,19 +168,30 @@ def test_check_output_refuses_the_input_and_existing_files(tmp_path, monkeypatch
 
 
 def test_sigkill_during_the_convert_command(tmp_path):
-    """The issue's case end to end: `motionfield convert ... -o OUT` killed at random moments
-    (10, seeded, across its whole run) leaves OUT absent or whole."""
+    """The issue's case end to end: `motionfield convert ... -o OUT` killed at 50 seeded
+    moments spread over its whole run (start-up, conversion, the write) leaves OUT absent or
+    whole."""
     from rigs_synth import MIXAMO, names_for, smooth_motion, synth_bvh
 
     source = tmp_path / "walk.bvh"
     source.write_text(synth_bvh(smooth_motion(frames=2000), names_for(MIXAMO), 0.01, "ZYX"))
+
+    def convert(target):
+        return subprocess.Popen([sys.executable, "-m", "motionfield.cli", "convert",
+                                 str(source), "--fps", "120", "-o", str(target)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    began = time.monotonic()
+    assert convert(tmp_path / "whole.npz").wait(timeout=60) == 0
+    full = time.monotonic() - began
     rng = np.random.default_rng(32)
-    for attempt in range(10):
+    finished = 0
+    for attempt in range(50):
         target = tmp_path / f"out{attempt}.npz"
-        child = subprocess.Popen([sys.executable, "-m", "motionfield.cli", "convert",
-                                  str(source), "--fps", "120", "-o", str(target)],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(float(rng.uniform(0.2, 1.0)))
+        child = convert(target)
+        time.sleep(float(rng.uniform(0.3, 1.05)) * full)
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
         assert not target.exists() or Motion.load(target).num_frames == 7997, attempt
+        finished += target.exists()
+    assert 0 < finished < 50, finished  # the kills fell before, during and after the write
