@@ -10,7 +10,13 @@ import bpy
 import numpy as np
 
 from .armature import add_body_mesh, create_armature
-from .keyframes import scene_fps, write_motion, write_motion_to_rig, write_motion_to_rigify
+from .keyframes import (
+    bake_rigify_ik,
+    scene_fps,
+    write_motion,
+    write_motion_to_rig,
+    write_motion_to_rigify,
+)
 from .retarget import RIG_KINDS, SMPL_NAMES, auto_map, presets, rig_kind, rigify_controls
 
 
@@ -24,6 +30,7 @@ class Output:
     action_name: str = "motionfield"
     push_to_nla: bool = False
     bone_map: str = "AUTO"       # a preset name, or AUTO
+    rigify_ik: bool = False      # a generated Rigify rig: bake onto its IK controls too
 
 
 def output_fps(scene: bpy.types.Scene, output: Output) -> float:
@@ -104,6 +111,8 @@ def _retarget(target: bpy.types.Object, rot, trans, times, offsets, fps: float,
         action = write_motion_to_rigify(target, rot, trans, times, offsets, fps=fps,
                                         start_frame=output.start_frame,
                                         action_name=output.action_name)
+        if output.rigify_ik:
+            bake_rigify_ik(target, action)
     else:
         mapping = (auto_map(bones, _user_folders())[1] if output.bone_map == "AUTO"
                    else _preset_map(output.bone_map, bones))
@@ -113,7 +122,8 @@ def _retarget(target: bpy.types.Object, rot, trans, times, offsets, fps: float,
     action["motionfield_retarget"] = {
         "rig_kind": kind, "description": RIG_KINDS[kind],
         "mapped": [f"{j}:{b}" for j, b in mapping.items()],
-        "missing": [j for j in SMPL_NAMES if j not in mapping]}
+        "missing": [j for j in SMPL_NAMES if j not in mapping],
+        "ik_baked": bool(kind == "rigify" and output.rigify_ik)}
     return action
 
 

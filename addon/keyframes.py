@@ -292,3 +292,47 @@ def _set_rotation(pose_bone, q) -> None:
         pose_bone.rotation_axis_angle = (angle, *axis)
     else:
         pose_bone.rotation_euler = q.to_euler(mode)
+
+
+def bake_rigify_ik(obj: bpy.types.Object, action: bpy.types.Action) -> None:
+    """Rigify's own IK->FK bake over the keyed frames of a rig keyed by
+    write_motion_to_rigify: the IK controls (foot_ik, hand_ik, their poles or rotations, toe
+    and heel controls) are keyed to where the FK chain is, then the IK/FK switches to IK, so
+    planted feet can be pinned and edited as an animator does. About a second a frame."""
+    import json
+
+    from .retarget import RIGIFY_IK_LIMBS, RetargetError
+
+    bake = getattr(bpy.ops.pose, f"rigify_limb_ik2fk_bake_{obj.data.get('rig_id')}")
+    try:
+        bake.get_rna_type()
+    except KeyError:
+        raise RetargetError("this Rigify rig's rig_ui.py script is not running, so its IK "
+                            "bake is not there: allow Auto Run Python Scripts (or run the "
+                            "script in the Text Editor) and try again") from None
+    layer = bpy.context.view_layer
+    previous, layer.objects.active = layer.objects.active, obj
+    mode = obj.mode
+    bpy.ops.object.mode_set(mode="POSE")
+    try:
+        for prop_bone, fk, ik, ctrl, tail, extra in RIGIFY_IK_LIMBS:
+            if prop_bone in obj.pose.bones:
+                bake(prop_bone=prop_bone, fk_bones=json.dumps(fk), ik_bones=json.dumps(ik),
+                     ctrl_bones=json.dumps(ctrl), tail_bones=json.dumps(tail),
+                     extra_ctrls=json.dumps(extra))
+    finally:
+        bpy.ops.object.mode_set(mode=mode)
+        layer.objects.active = previous
+    for curve in _action_curves(obj, action):
+        if curve.data_path.endswith('["IK_FK"]'):
+            for key in curve.keyframe_points:
+                key.co[1] = 0.0
+            curve.update()
+
+
+def _action_curves(obj: bpy.types.Object, action: bpy.types.Action):
+    if hasattr(action, "slots"):
+        slot = obj.animation_data.action_slot
+        return [c for layer in action.layers for strip in layer.strips
+                for c in strip.channelbag(slot).fcurves]
+    return list(action.fcurves)

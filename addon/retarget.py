@@ -103,6 +103,18 @@ RIGIFY_CONTROLS = {
 # the IK/FK switches (1.0 = FK) keyed over the retargeted range
 RIGIFY_FK_SWITCHES = ("thigh_parent.L", "thigh_parent.R", "upper_arm_parent.L",
                       "upper_arm_parent.R")
+# Rigify's own IK->FK bake per limb (the arguments its rig_ui.py gives the 'Action' button):
+# settings bone, FK chain, IK result chain, IK controls, tail controls, extra controls
+RIGIFY_IK_LIMBS = tuple(
+    (f"{parent}.{s}", *[[f"{b}.{s}" for b in chain] for chain in chains])
+    for s in ("L", "R") for parent, *chains in (
+        ("thigh_parent", ("thigh_fk", "shin_fk", "foot_fk", "toe_fk"),
+         ("thigh_ik", "MCH-shin_ik", "MCH-thigh_ik_target"),
+         ("thigh_ik", "thigh_ik_target", "foot_ik"), ("toe_ik",),
+         ("foot_heel_ik", "foot_spin_ik")),
+        ("upper_arm_parent", ("upper_arm_fk", "forearm_fk", "hand_fk"),
+         ("upper_arm_ik", "MCH-forearm_ik", "MCH-upper_arm_ik_target"),
+         ("upper_arm_ik", "upper_arm_ik_target", "hand_ik"), (), ())))
 RIG_KINDS = {"rigify": "generated Rigify rig (FK controls keyed)",
              "rigify_metarig": "Rigify metarig", "mixamo": "Mixamo-style deform rig",
              "smpl": "SMPL armature", "other": "rig mapped by a preset or saved map"}

@@ -11,7 +11,7 @@ import pytest
 
 from addon.armature import rest_points
 from addon.axes import to_blender
-from addon.keyframes import write_motion_to_rigify
+from addon.keyframes import bake_rigify_ik, write_motion_to_rigify
 from addon.retarget import (
     PRESETS,
     RIGIFY_CONTROLS,
@@ -72,10 +72,10 @@ def _step(motion) -> int:
     return max(1, round(float(motion.fps) / 30))
 
 
-def _retarget(rig, motion):
+def _retarget(rig, motion, seconds=SECONDS):
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 30, 1.0
-    sl = slice(None, SECONDS * 30 * _step(motion), _step(motion))
+    sl = slice(None, seconds * 30 * _step(motion), _step(motion))
     return write_motion_to_rigify(rig, motion.rotations[sl], motion.root_translation[sl],
                                   motion.times[sl], motion.skeleton.offsets, fps=30,
                                   start_frame=1)
@@ -204,3 +204,51 @@ def test_apply_motion_onto_selected_rigify_reports_it(rig, walk):
     start = np.array(rig.pose.bones["DEF-spine"].head)
     bpy.context.scene.frame_set(len(arrays["times"]))
     assert np.linalg.norm(np.array(rig.pose.bones["DEF-spine"].head) - start) > 0.5
+
+
+def _skate(ankles, margin):
+    """Mean horizontal slide per frame of ankles (F, 2, 3) while within `margin` of their
+    lowest over the clip (standing on the floor): a planted foot should not slide."""
+    low = ankles[:, :, 2] < ankles[:, :, 2].min(0) + margin
+    both = low[1:] & low[:-1]
+    slide = np.linalg.norm(np.diff(ankles[:, :, :2], axis=0), axis=-1)
+    return float(slide[both].mean())
+
+
+def test_ik_bake_keeps_the_pose_and_the_feet(rig, walk):
+    """Rigify's own IK->FK bake onto the retargeted keys: the IK controls are keyed, the
+    switches read IK, the DEF bones stay where FK put them and the feet slide no more than
+    the source's."""
+    action = _retarget(rig, walk, seconds=1)
+    frames = range(1, 31)
+    bones = ["DEF-foot.L", "DEF-foot.R", "DEF-hand.L", "DEF-hand.R", "DEF-shin.L",
+             "DEF-shin.R", "DEF-forearm.L", "DEF-forearm.R"]
+    fk = _evaluated_def_joints(rig, frames, {b: b for b in bones})
+    bake_rigify_ik(rig, action)
+    ik = _evaluated_def_joints(rig, frames, {b: b for b in bones})
+    keyed = {c.data_path.split('"')[1] for c in _fcurves(rig, action)}
+    assert {"foot_ik.L", "foot_ik.R", "hand_ik.L", "hand_ik.R", "thigh_ik.L"} <= keyed
+    assert all(rig.pose.bones[f"{p}.{s}"]["IK_FK"] == 0.0
+               for p in ("thigh_parent", "upper_arm_parent") for s in "LR")
+    deviation = np.linalg.norm(ik - fk, axis=-1)
+    print(f"IK vs FK: feet and hands max {deviation[:, :4].max() * 100:.2f} cm, knees and "
+          f"elbows max {deviation[:, 4:].max() * 100:.2f} cm")
+    assert deviation[:, :4].max() < 0.005 and deviation[:, 4:].max() < 0.02
+    source = to_blender(walk.joint_positions()[:30 * _step(walk):_step(walk)])
+    ankles = [SMPL_NAMES.index("left_ankle"), SMPL_NAMES.index("right_ankle")]
+    scale = rig_leg_scale(rig, walk)
+    src_skate = _skate(source[:, ankles] * scale, 0.02)
+    rig_skate = _skate(ik[:, :2], 0.02)
+    print(f"foot skate: rig {rig_skate * 1000:.1f} mm/frame, source scaled "
+          f"{src_skate * 1000:.1f} mm/frame")
+    assert rig_skate <= src_skate * 1.1 + 1e-3
+
+
+def rig_leg_scale(rig, motion):
+    """The rig's hip-knee-ankle length over the source skeleton's."""
+    bones = rig.data.bones
+    rig_leg = bones["DEF-thigh.L"].length + bones["DEF-thigh.L.001"].length + \
+        bones["DEF-shin.L"].length + bones["DEF-shin.L.001"].length
+    o = motion.skeleton.offsets
+    src_leg = sum(np.linalg.norm(o[SMPL_NAMES.index(j)]) for j in ("left_knee", "left_ankle"))
+    return rig_leg / src_leg
