@@ -16,6 +16,7 @@ from addon.retarget import (
     PRESETS,
     RIGIFY_CONTROLS,
     SMPL_NAMES,
+    RetargetError,
     load_preset,
     rig_kind,
 )
@@ -252,3 +253,14 @@ def rig_leg_scale(rig, motion):
     o = motion.skeleton.offsets
     src_leg = sum(np.linalg.norm(o[SMPL_NAMES.index(j)]) for j in ("left_knee", "left_ankle"))
     return rig_leg / src_leg
+
+
+def test_ik_bake_without_the_rig_script_is_refused(rig, walk):
+    action = _retarget(rig, walk, seconds=1)
+    rig_id = rig.data["rig_id"]
+    rig.data["rig_id"] = "not_registered"  # as a rig whose rig_ui.py never ran
+    try:
+        with pytest.raises(RetargetError, match="Auto Run Python Scripts"):
+            bake_rigify_ik(rig, action)
+    finally:
+        rig.data["rig_id"] = rig_id
