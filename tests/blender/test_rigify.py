@@ -191,6 +191,7 @@ def test_apply_motion_onto_selected_rigify_reports_it(rig, walk):
     generated Rigify rig, keys its controls and records what it found on the action."""
     from addon.apply import Output, apply_motion
 
+    bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 30, 1.0
     sl = slice(None, 120, _step(walk))
     arrays = {"rotations": walk.rotations[sl], "root_translation": walk.root_translation[sl],
               "times": walk.times[sl], "offsets": walk.skeleton.offsets,
@@ -264,3 +265,35 @@ def test_ik_bake_without_the_rig_script_is_refused(rig, walk):
             bake_rigify_ik(rig, action)
     finally:
         rig.data["rig_id"] = rig_id
+
+
+def test_metarig_follows_through_the_preset(rigify_rig, walk):
+    """A Rigify metarig is a plain rig (no constraints): the automatic map finds the
+    `rigify` preset by its names without the DEF- prefix, and its bones follow the source."""
+    from addon.apply import Output, apply_motion
+
+    metarig = rigify_rig[0]
+    bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 30, 1.0
+    sl = slice(None, 90, _step(walk))
+    arrays = {"rotations": walk.rotations[sl], "root_translation": walk.root_translation[sl],
+              "times": walk.times[sl], "offsets": walk.skeleton.offsets,
+              "parents": np.array(walk.skeleton.parents)}
+    modes = {b.name: b.rotation_mode for b in metarig.pose.bones}
+    _, action = apply_motion(bpy.context.scene, {"joint_names": list(SMPL_NAMES)}, arrays,
+                             Output(target="SELECTED"), metarig)
+    assert action["motionfield_retarget"]["rig_kind"] == "rigify_metarig"
+    assert {b.name: b.rotation_mode for b in metarig.pose.bones} == modes
+    source = to_blender(walk.joint_positions()[sl])
+    angles = []
+    for a, b in LIMBS:
+        bone_a, bone_b = (load_preset(PRESETS / "rigify.json")[j][4:] for j in (a, b))
+        for k in range(len(source)):
+            bpy.context.scene.frame_set(k + 1)
+            pose = metarig.pose.bones
+            u = np.array(pose[bone_b].head) - np.array(pose[bone_a].head)
+            v = source[k, SMPL_NAMES.index(b)] - source[k, SMPL_NAMES.index(a)]
+            angles.append(np.degrees(np.arccos(np.clip(
+                u @ v / np.linalg.norm(u) / np.linalg.norm(v), -1, 1))))
+    print(f"metarig limb direction {np.mean(angles):.2f} deg", np.round(
+        np.reshape(angles, (len(LIMBS), -1)).mean(1), 1))
+    assert np.mean(angles) < 10.0
