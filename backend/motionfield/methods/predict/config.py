@@ -64,7 +64,7 @@ class ModelConfig:
         return cls(**data)
 
 
-# Options tried and not kept (docs/predict.md tells how they did; git keeps their code),
+# Options tried and not kept (docs/predict_history.md tells how they did; git keeps their code),
 # each with the value that meant "off": saved settings may still name them at that value.
 REMOVED_MODEL_OPTIONS = {"dropout": 0.0, "mirror_code": False, "refiner_history": False}
 REMOVED_TRAIN_OPTIONS = {"ease_out": 0.0, "ema": 0.0, "velocity_weight": 0.0, "extra": {}}

@@ -157,7 +157,7 @@ class MotionField(nn.Module):
         residuals from the anchors) at `times` (B, T), the observed times first: at each
         time an MLP sees every joint's value there, the time and the pooled joint codes.
         It sees no absolute pose: given one, it got worse on the actions the training data
-        has least of (docs/predict.md). Taken relative to its value at each joint's last
+        has least of (docs/predict_history.md). Taken relative to its value at each joint's last
         observation (`last` (B, J), an index into `times`), so the prediction still starts
         at the anchor."""
         b, t, j, d = out.shape
