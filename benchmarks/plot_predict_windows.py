@@ -1,4 +1,4 @@
-"""Pictures for docs/predict_history.md: where the issue's per-action bar was hard to meet. One joint
+"""Pictures for docs/predict_history.md: where the per-action bar was hard to meet. One joint
 in the 8 CMU test windows of one action (LTD's protocol), its history, the truth and the two
 shipped models' predictions, one coordinate per column, with the 400 ms mark.
 
