@@ -9,5 +9,5 @@ PY=${PYTHON:-python3.11}
 .venv/bin/pip install -q -e .
 data=$(.venv/bin/motionfield data unpack)
 mkdir -p out
-.venv/bin/motionfield convert "$data/cmu_bvh/02_01.bvh" --fps 29.97 -o out/walk_smpl.npz
-.venv/bin/motionfield convert "$data/cmu_bvh/02_01.bvh" --fps 29.97 -o out/walk_smpl.bvh
+.venv/bin/motionfield convert "$data/cmu_bvh/02_01.bvh" --fps 29.97 -o out/walk_smpl.npz --force
+.venv/bin/motionfield convert "$data/cmu_bvh/02_01.bvh" --fps 29.97 -o out/walk_smpl.bvh --force
