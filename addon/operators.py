@@ -229,10 +229,10 @@ class MOTIONFIELD_OT_run(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def panel_values(context, method: str, skip: tuple[str, ...] = ()) -> dict:
+def panel_values(context, method: str) -> dict:
     """The job parameters set in the method's panel section (none when not connected)."""
     group = schema.settings(context, method)
-    return {} if group is None else schema.params_from(group, BACKEND.methods[method], skip)
+    return {} if group is None else schema.params_from(group, BACKEND.methods[method])
 
 
 def land_result(scene, method: str, content: dict, arrays: dict, output: Output,

@@ -56,12 +56,12 @@ def settings(context, method: str):
         if method in _registered else None
 
 
-def params_from(group, method: dict, skip: tuple[str, ...] = ()) -> dict:
+def params_from(group, method: dict) -> dict:
     """The job parameters the panel sets: each shown parameter's value, an optional one only
     when its switch is on."""
     out = {}
     for name, spec in panel_params(method).items():
-        if name in skip or (_switched(spec) and not getattr(group, use_id(name))):
+        if _switched(spec) and not getattr(group, use_id(name)):
             continue
         value = getattr(group, value_id(name))
         out[name] = int(value) if spec["type"] == "integer" else value
