@@ -18,7 +18,9 @@ MAX_FPS = 1000.0
 OUTPUT_FPS = Param("number", "output framerate (23.976 and 29.97 are NTSC-exact)",
                    minimum=1e-3, maximum=MAX_FPS, panel=False)
 # frames x joints one job may return: 200,000 frames of the 24 SMPL joints (1.8 hours at
-# 30 fps) is about 80 MB of result, well inside a message (protocol.MAX_MESSAGE_BYTES)
+# 30 fps) is about 80 MB of result, well inside a message (protocol.MAX_MESSAGE_BYTES).
+# motion.py holds the same bound for files; not imported from there, since that pulls
+# scipy into the registry, which `info` loads without it (tests/test_boundaries.py)
 MAX_FRAME_JOINTS = 24 * 200_000
 MOTION_ARRAYS = {
     "rotations": "(T, 24, 4) float: SMPL local rotations, wxyz",
