@@ -36,3 +36,11 @@ def test_the_registry_and_every_job_schema_load_without_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_job_returns_no_more_frames_than_a_motion_file_holds():
+    """The bound is stated twice (see methods/results.py); the two must agree."""
+    from motionfield import motion
+    from motionfield.methods import results
+
+    assert results.MAX_FRAME_JOINTS == motion.MAX_FRAME_JOINTS
