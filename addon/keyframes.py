@@ -169,8 +169,8 @@ def write_motion_to_rig(obj: bpy.types.Object, mapping: dict[str, str], rotation
     quats, location = retarget_to_rig(smpl_world_rotations(rotations), root_position,
                                       smpl_heads, rig, mapping)
     # only the mapped bones are keyed: the others rest relative to their parents anyway
-    index = {n: i for i, n in enumerate(rig["names"])}
-    keyed = [b for b in rig["names"] if b in set(mapping.values())]
+    index, mapped = {n: i for i, n in enumerate(rig["names"])}, set(mapping.values())
+    keyed = [b for b in rig["names"] if b in mapped]
     return key_bones(obj, keyed, quats[:, [index[b] for b in keyed]], mapping["pelvis"],
                      location, frames_for(times, fps, start_frame), action_name)
 
@@ -284,14 +284,9 @@ def _solve_controls(obj: bpy.types.Object, order: list[str], targets: dict[str, 
 
 
 def _set_rotation(pose_bone, q) -> None:
-    mode = pose_bone.rotation_mode
-    if mode == "QUATERNION":
-        pose_bone.rotation_quaternion = q
-    elif mode == "AXIS_ANGLE":
-        axis, angle = q.to_axis_angle()
-        pose_bone.rotation_axis_angle = (angle, *axis)
-    else:
-        pose_bone.rotation_euler = q.to_euler(mode)
+    """Pose `pose_bone` at quaternion `q` in its own rotation mode (as key_bones keys it)."""
+    channel, values = _rotation_channel(pose_bone.rotation_mode, np.array([tuple(q)]))
+    setattr(pose_bone, channel, values[0])
 
 
 def bake_rigify_ik(obj: bpy.types.Object, action: bpy.types.Action) -> None:
