@@ -1,0 +1,1 @@
+"""Text-to-motion in the spirit of NeRM (ICLR 2024): a sentence to SMPL motion at any framerate."""
