@@ -248,7 +248,7 @@ def _run_and_save(client, method: str, params: dict, arrays: dict, output: str |
     from tqdm import tqdm
 
     from motionfield.io.atomic import check_output
-    from motionfield.methods.results import is_motion_result, motion_from_result
+    from motionfield.methods.results import is_motion_result, motions_from_result
 
     with tqdm(desc=method, unit="step", leave=False) as bar:
         def progress(p: dict) -> None:
@@ -257,9 +257,16 @@ def _run_and_save(client, method: str, params: dict, arrays: dict, output: str |
 
         result = client.run(method, params, arrays, progress=progress)
     if output and is_motion_result(result.content, result.arrays):
-        check_output(output, (), force, suffixes=(".npz",))  # again: the job took a while
-        motion_from_result(result.content, result.arrays).save(output)
-        print(f"{output}: {result.content['frames']} frames at {result.content['fps']} fps")
+        motions = motions_from_result(result.content, result.arrays)
+        # several motions (variations): OUT_1.npz, OUT_2.npz, ...
+        paths = [output] if len(motions) == 1 else [
+            str(Path(output).with_name(f"{Path(output).stem}_{k}.npz"))
+            for k in range(1, len(motions) + 1)]
+        for path in paths:
+            check_output(path, (), force, suffixes=(".npz",))  # again: the job took a while
+        for path, motion in zip(paths, motions, strict=True):
+            motion.save(path)
+            print(f"{path}: {motion.num_frames} frames at {result.content['fps']} fps")
         return
     if output:
         raise MotionfieldError(f"{method}'s result carries no motion to save in {output}")

@@ -5,6 +5,10 @@ A result carrying motion has `rotations` (T, J, 4) and `root_translation` (T, 3)
 float32 (the precision of Blender's keyframes, half the bytes to sign and copy), `times`
 (T,) as float64 (fractional-rate timestamps stay exact), `offsets` (J, 3) and `parents`
 (J,); its content names the joints (`joint_names`) and the framerate (`fps`).
+
+A result carrying K motions on one timeline (text2motion's variations) stacks them:
+`rotations` (K, T, J, 4), `root_translation` (K, T, 3), the rest as above, and its content
+says `motions`: K. `motions_from_result` reads either layout.
 """
 
 from __future__ import annotations
@@ -52,19 +56,57 @@ def motion_content(motion) -> dict:
             "frames": motion.num_frames}
 
 
+def motions_arrays(motions: list) -> dict[str, np.ndarray]:
+    """K Motions sharing timestamps and skeleton as the arrays one result carries (stacked:
+    rotations (K, T, J, 4), root_translation (K, T, 3)); ValueError if they share neither."""
+    if not motions:
+        raise ValueError("no motions to stack")
+    first = motions[0]
+    for other in motions[1:]:
+        if not (np.array_equal(other.times, first.times)
+                and other.skeleton.names == first.skeleton.names
+                and np.array_equal(other.skeleton.offsets, first.skeleton.offsets)):
+            raise ValueError("stacked motions must share their timestamps and skeleton")
+    return {**motion_arrays(first),
+            "rotations": np.stack([m.rotations for m in motions]).astype(np.float32),
+            "root_translation": np.stack([m.root_translation for m in motions]
+                                         ).astype(np.float32)}
+
+
+def motions_content(motions: list) -> dict:
+    """The content fields that go with `motions_arrays`."""
+    return {**motion_content(motions[0]), "motions": len(motions)}
+
+
 def is_motion_result(content: dict, arrays: dict[str, np.ndarray]) -> bool:
     return "joint_names" in content and {*MOTION_ARRAYS, "offsets", "parents"} <= set(arrays)
 
 
-def motion_from_result(content: dict, arrays: dict[str, np.ndarray]):
-    """The Motion a result carries (the inverse of `motion_arrays` + `motion_content`)."""
+def motions_from_result(content: dict, arrays: dict[str, np.ndarray]) -> list:
+    """Every Motion a result carries: one (`motion_arrays`) or K stacked (`motions_arrays`)."""
     from motionfield.body.skeleton import Skeleton
     from motionfield.motion import Motion
 
     skeleton = Skeleton(tuple(content["joint_names"]), tuple(arrays["parents"].tolist()),
                         arrays["offsets"])
-    return Motion(arrays["rotations"], arrays["root_translation"], arrays["times"], skeleton,
-                  content.get("fps"))
+    rotations, translation = arrays["rotations"], arrays["root_translation"]
+    if rotations.ndim == 3:  # one motion, unstacked
+        rotations, translation = rotations[None], translation[None]
+    if rotations.ndim != 4 or len(translation) != len(rotations):
+        raise ValueError(f"a motion result's rotations are (T, J, 4) or (K, T, J, 4) with as "
+                         f"many root translations; got {rotations.shape} and "
+                         f"{translation.shape}")
+    return [Motion(r, t, arrays["times"], skeleton, content.get("fps"))
+            for r, t in zip(rotations, translation, strict=True)]
+
+
+def motion_from_result(content: dict, arrays: dict[str, np.ndarray]):
+    """The Motion a result carries (the inverse of `motion_arrays` + `motion_content`);
+    ValueError for a result of several motions (read those with `motions_from_result`)."""
+    motions = motions_from_result(content, arrays)
+    if len(motions) != 1:
+        raise ValueError(f"the result carries {len(motions)} motions, not one")
+    return motions[0]
 
 
 def body_arrays(mesh) -> dict[str, np.ndarray]:
