@@ -420,3 +420,104 @@ def per_horizon_mpjpe(pred: np.ndarray, target: np.ndarray, fps: float | str | F
                              f"beyond the {count} predicted frames")
         out[int(h)] = mpjpe(pred[..., k, :, :], target[..., k, :, :], joints)
     return out
+
+
+# --------------------------------------------------------------------------- generative
+# Text-to-motion metrics on embeddings (Guo et al. 2022, "Generating diverse and natural 3D
+# human motions from text", the T2M protocol): each takes (N, D) arrays from one evaluator.
+
+
+def _embeddings(name: str, x: np.ndarray, min_rows: int = 1) -> np.ndarray:
+    x = _finite(name, np.asarray(x, dtype=np.float64))
+    if x.ndim != 2 or len(x) < min_rows:
+        raise ValueError(f"{name} must be (N >= {min_rows}, D) embeddings, got {x.shape}")
+    return x
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """FID between two sets of embeddings (N, D) and (M, D): |mu_a - mu_b|^2 +
+    tr(S_a + S_b - 2 (S_a S_b)^(1/2)), covariances with N - 1 (T2M's calculate_frechet_distance,
+    which takes the real part of the matrix square root)."""
+    from scipy import linalg
+
+    a, b = _embeddings("a", a, 2), _embeddings("b", b, 2)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"embedding sizes differ: {a.shape[1]} and {b.shape[1]}")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(cov_a @ cov_b)
+    if not np.all(np.isfinite(root)):  # singular product: nudge both, as T2M's code does
+        eps = np.eye(len(cov_a)) * 1e-6
+        root = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
+    value = np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * np.real(root))
+    return float(max(value, 0.0))  # rounding can leave -1e-12 for identical sets
+
+
+def r_precision(motions: np.ndarray, texts: np.ndarray, own: np.ndarray,
+                rng: np.random.Generator, top: int = 3, batch: int = 32) -> np.ndarray:
+    """R-precision top-1..`top`: the share of motions whose own text ranks within the
+    first k of `batch` candidate texts by euclidean distance.
+
+    `texts` (M, D) holds every distinct text once; `own` (N,) indexes each motion's text,
+    so motions with the same caption share one text. Motions are shuffled into batches of
+    `batch`; a batch's candidates are the distinct texts of its motions, filled up to
+    `batch` with other texts drawn at random from `texts` (T2M's batches hold 32 texts;
+    here equal captions count as one text, and the fill keeps 32 different ones).
+    Returns (top,) shares."""
+    motions, texts = _embeddings("motions", motions), _embeddings("texts", texts)
+    own = np.asarray(own)
+    if own.shape != (len(motions),) or own.min() < 0 or own.max() >= len(texts):
+        raise ValueError("own must give each motion's row of texts")
+    if len(texts) < batch:
+        raise ValueError(f"r_precision needs at least {batch} distinct texts, got {len(texts)}")
+    hits = np.zeros(top)
+    order = rng.permutation(len(motions))
+    for start in range(0, len(order), batch):
+        rows = order[start:start + batch]
+        candidates = list(dict.fromkeys(own[rows].tolist()))
+        others = np.setdiff1d(np.arange(len(texts)), candidates)
+        candidates += rng.choice(others, batch - len(candidates), replace=False).tolist()
+        dist = np.linalg.norm(motions[rows, None] - texts[candidates][None], axis=-1)
+        own_dist = np.linalg.norm(motions[rows] - texts[own[rows]], axis=-1)
+        rank = (dist < own_dist[:, None]).sum(1)  # texts strictly nearer than its own
+        hits += (rank[:, None] < np.arange(1, top + 1)).sum(0)
+    return hits / len(motions)
+
+
+def matching_score(motions: np.ndarray, texts: np.ndarray) -> float:
+    """Mean euclidean distance of each motion (N, D) to its own text (N, D)."""
+    motions, texts = _embeddings("motions", motions), _embeddings("texts", texts)
+    _pair(motions, texts, (), "texts")
+    return float(np.linalg.norm(motions - texts, axis=-1).mean())
+
+
+def diversity(embeddings: np.ndarray, rng: np.random.Generator, pairs: int = 300) -> float:
+    """Mean euclidean distance of `pairs` random pairs of embeddings (N, D) (T2M: two
+    random subsets of 300 each, compared row by row; drawn with replacement when N < 300)."""
+    x = _embeddings("embeddings", embeddings, 2)
+    first = rng.choice(len(x), pairs, replace=len(x) < pairs)
+    second = rng.choice(len(x), pairs, replace=len(x) < pairs)
+    return float(np.linalg.norm(x[first] - x[second], axis=-1).mean())
+
+
+def multimodality(samples: np.ndarray, rng: np.random.Generator, pairs: int = 10) -> float:
+    """Mean distance between samples of the same prompt: `samples` (P, K, D) holds K
+    samples of each of P prompts; per prompt `pairs` random pairs (T2M: K = 10 samples,
+    10 pairs, up to 100 prompts), averaged over prompts."""
+    samples = _finite("samples", np.asarray(samples, dtype=np.float64))
+    if samples.ndim != 3 or samples.shape[1] < 2:
+        raise ValueError(f"samples must be (P, K >= 2, D), got {samples.shape}")
+    first = rng.integers(0, samples.shape[1], (len(samples), pairs))
+    second = (first + rng.integers(1, samples.shape[1], first.shape)) % samples.shape[1]
+    rows = np.arange(len(samples))[:, None]
+    return float(np.linalg.norm(samples[rows, first] - samples[rows, second], axis=-1).mean())
+
+
+def mean_ci95(values: Iterable[float]) -> dict[str, float]:
+    """Mean of repeated measurements and the half-width of its 95% interval, 1.96 sigma /
+    sqrt(R) (T2M's reporting over R repetitions)."""
+    arr = _finite("values", np.asarray(list(values), dtype=np.float64))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError("mean_ci95 needs a non-empty list of numbers")
+    half = 1.96 * arr.std() / np.sqrt(len(arr)) if len(arr) > 1 else 0.0
+    return {"mean": float(arr.mean()), "ci95": float(half), "repeats": int(len(arr))}
