@@ -11,9 +11,9 @@ import atexit
 
 import bpy
 
-from . import operators, panels, properties, schema
+from . import operators, panels, properties, schema, text2motion
 
-classes = (*properties.classes, *operators.classes, *panels.classes)
+classes = (*properties.classes, *operators.classes, *text2motion.classes, *panels.classes)
 
 
 def register() -> None:

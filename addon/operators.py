@@ -359,6 +359,10 @@ def _conclude(event, job) -> str:
     try:
         if "predict" in route:
             message = _key_prediction(scene, target, route, event.arrays)
+        elif "text2motion" in route:
+            from .text2motion import conclude
+
+            message = conclude(scene, event.content, event.arrays, route["output"], target)
         else:
             message = land_result(scene, job.method, event.content, event.arrays,
                                   route["output"], target)

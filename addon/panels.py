@@ -18,7 +18,7 @@ from .backend import BACKEND
 from .jobs import JOBS
 
 # methods with their own operators: the parameters those set themselves are not drawn
-DEDICATED = {"convert": (), "predict": ("mode", "seconds")}
+DEDICATED = {"convert": (), "predict": ("mode", "seconds"), "text2motion": ()}
 # what a stopped add-on lists before it has ever seen a backend's methods
 FIRST_SECTIONS = {"convert": ("Import Mocap", "a BVH of any rig onto SMPL"),
                   "predict": ("Predict / Complete", "continue or fill your keys")}
@@ -47,9 +47,14 @@ def panel_state() -> str:
 def panel_model(context) -> dict:
     """Everything the panel shows: "backend" (its label), "state" (stopped, starting,
     ready, busy, dead), "job" (None or id, stage, percent, message), "sections" (per
-    method: method, label, help, enabled, reason) and "message"."""
+    method: method, label, help, enabled, reason), "message" and "variation" (None, or the
+    active armature's Text to Motion variation: object, number, count)."""
+    from .text2motion import current
+
     state = panel_state()
     job = JOBS.current()
+    obj = context.active_object
+    number, count = current(obj)
     return {
         "backend": f"Backend: {state}",
         "state": state,
@@ -57,6 +62,7 @@ def panel_model(context) -> dict:
                                          "percent": job.percent, "message": job.message},
         "sections": _sections(context, state),
         "message": job.message if job is not None else JOBS.message,
+        "variation": {"object": obj.name, "number": number, "count": count} if count else None,
     }
 
 
@@ -137,6 +143,10 @@ def _draw_section(box, context, section: dict) -> None:
         col.operator("motionfield.import_mocap", icon="IMPORT")
     elif name == "predict":
         _draw_predict(col, group, method)
+    elif name == "text2motion":
+        from . import text2motion
+
+        text2motion.draw(col, context, group)
     else:
         col.operator("motionfield.run", text=f"Run {section['label']}", icon="PLAY").method = name
 

@@ -2,7 +2,8 @@
 timeline at the asked framerate, bad requests refused by name, a cancel mid-sampling.
 
 The model is the shipped checkpoint (assets/text2motion/nerm.safetensors); where it is not
-built yet, a tiny one trained here on Bandai Namco 1 (the job is tested, not the model).
+built yet, a tiny one trained here (tests/text2motion_tiny.py: the job is tested, not the
+model).
 One model and one server for the module: loading MiniLM takes ~7 s.
 """
 
@@ -13,6 +14,7 @@ import time
 
 import numpy as np
 import pytest
+import text2motion_tiny
 
 from motionfield.client import BackendError, Client
 from motionfield.methods import results
@@ -23,33 +25,11 @@ from motionfield.server.app import Server
 PROMPT = "a person waves happily"
 
 
-def _tiny_model(folder, data_root):
-    """A text2motion checkpoint of a few training steps on Bandai Namco 1."""
-    import torch
-
-    from motionfield.methods.text2motion import data, train
-    from motionfield.methods.text2motion.config import ModelConfig, TrainConfig
-
-    torch.set_num_threads(1)
-    takes = data.load_takes(data_root, sources=("bandai-namco-1",), progress=False)
-    clips = train.clip_set(data.clips(data.split(takes, "train")), "bandai-namco-1: tests")
-    model = ModelConfig(latent=8, width=32, layers=1, codebook=11, time_width=8,
-                        frequencies=2, denoiser_width=32, denoiser_layers=1,
-                        diffusion_steps=50)
-    config = TrainConfig(steps_inr=20, steps_diffusion=20, batch=8, diffusion_batch=16,
-                         checkpoint_every=20)
-    return train.train(config, model, folder, progress=False, clips=clips)
-
-
 @pytest.fixture(scope="module")
 def model(tmp_path_factory, data_root):
-    from motionfield.checkpoints import CheckpointError, shipped
     from motionfield.methods.text2motion import infer
 
-    try:
-        path = shipped(infer.METHOD, infer.SHIPPED)
-    except CheckpointError:  # not built yet
-        path = _tiny_model(tmp_path_factory.mktemp("t2m"), data_root)
+    path, _ = text2motion_tiny.model_path(tmp_path_factory.mktemp("t2m"), data_root)
     return infer.load(path)
 
 
