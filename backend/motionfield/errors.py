@@ -15,3 +15,7 @@ class RigError(MotionfieldError):
 
 class DataError(MotionfieldError):
     """A data source that is missing or malformed."""
+
+
+class Cancelled(MotionfieldError):
+    """Work stopped between steps because its caller asked (a `should_stop` callback)."""

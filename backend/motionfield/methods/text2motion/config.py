@@ -1,0 +1,124 @@
+"""Text-to-motion settings: dataclasses saved as JSON in the checkpoint's metadata."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The two networks' shapes.
+
+    latent : size of a clip's latent z (stage 1) and of what the diffusion model samples
+    width, layers : the decoder's residual MLP (FiLM-modulated by z)
+    codebook : entries of the learnable time codebook over [0, MAX_SECONDS] (NeRM)
+    time_width : width of a codebook entry
+    frequencies, time_scale : Fourier time features sin/cos(2^l pi t / time_scale)
+    denoiser_width, denoiser_layers : the latent denoiser's residual MLP
+    diffusion_steps : K, the noise schedule's training steps (cosine schedule)
+    """
+
+    latent: int = 64
+    width: int = 384
+    layers: int = 4
+    codebook: int = 101
+    time_width: int = 64
+    frequencies: int = 8
+    time_scale: float = 10.0
+    denoiser_width: int = 384
+    denoiser_layers: int = 4
+    diffusion_steps: int = 1000
+
+    def __post_init__(self):
+        sizes = ("latent", "width", "layers", "time_width", "frequencies", "denoiser_width",
+                 "denoiser_layers")
+        bad = [f"{name}={getattr(self, name)}" for name in sizes if getattr(self, name) < 1]
+        if self.codebook < 2:
+            bad.append(f"codebook={self.codebook} (at least 2 entries)")
+        if self.diffusion_steps < 2:
+            bad.append(f"diffusion_steps={self.diffusion_steps} (at least 2)")
+        if self.time_scale <= 0:
+            bad.append(f"time_scale={self.time_scale} (seconds, above 0)")
+        if bad:
+            raise ValueError(f"bad model settings: {', '.join(bad)}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown model settings: {sorted(unknown)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Both stages of one run.
+
+    steps_inr, steps_diffusion : optimiser steps of stage 1 (the auto-decoder) and stage 2
+    batch : clips per stage-1 step; latents per stage-2 step is `diffusion_batch`
+    queries : timestamps drawn per clip per stage-1 step (from its frames at a random
+        stride of 1..max_stride, so the decoder sees every rate from native_fps/6 up)
+    kl_weight : lambda_KL of KL(N(mu, sigma) || N(0, I)), summed over the latent's values
+    latent_lr : the per-clip latents' learning rate as a multiple of `lr` (an auto-decoder's
+        codes see their clip once an epoch, the decoder every step)
+    condition_dropout : share of stage-2 samples trained with the null text embedding
+        (classifier-free guidance)
+    """
+
+    steps_inr: int = 6000
+    steps_diffusion: int = 20000
+    batch: int = 32
+    diffusion_batch: int = 256
+    lr: float = 1e-3
+    diffusion_lr: float = 5e-4
+    latent_lr: float = 10.0
+    weight_decay: float = 0.0
+    seed: int = 0
+    queries: int = 32
+    max_stride: int = 6
+    kl_weight: float = 1e-4
+    condition_dropout: float = 0.1
+    checkpoint_every: int = 500
+
+    def __post_init__(self):
+        counts = ("steps_inr", "steps_diffusion", "batch", "diffusion_batch", "queries",
+                  "max_stride", "checkpoint_every")
+        bad = [f"{name}={getattr(self, name)} (at least 1)" for name in counts
+               if getattr(self, name) < 1]
+        bad += [f"{name}={getattr(self, name)} (above 0)"
+                for name in ("lr", "diffusion_lr", "latent_lr") if getattr(self, name) <= 0]
+        bad += [f"{name}={getattr(self, name)} (at least 0)"
+                for name in ("weight_decay", "kl_weight") if getattr(self, name) < 0]
+        if not 0.0 <= self.condition_dropout < 1.0:
+            bad.append(f"condition_dropout={self.condition_dropout} (from 0 up to 1)")
+        if bad:
+            raise ValueError(f"bad training settings: {', '.join(bad)}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def stage(self, name: str) -> Stage:
+        """The loop settings (training.run) of stage "inr" or "diffusion"."""
+        if name == "inr":
+            return Stage(self.steps_inr, self.lr, self.weight_decay, self.seed,
+                         self.checkpoint_every)
+        if name == "diffusion":
+            return Stage(self.steps_diffusion, self.diffusion_lr, self.weight_decay,
+                         self.seed + 1, self.checkpoint_every)
+        raise ValueError(f"unknown stage {name!r}: inr or diffusion")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What motionfield.training.run reads of a config."""
+
+    steps: int
+    lr: float
+    weight_decay: float
+    seed: int
+    checkpoint_every: int
