@@ -19,7 +19,7 @@ import text2motion_tiny
 from motionfield.client import BackendError, Client
 from motionfield.methods import results
 from motionfield.methods.text2motion import job as t2m_job
-from motionfield.protocol import new_key
+from motionfield.protocol import new_key, write_connection_file
 from motionfield.server.app import Server
 
 PROMPT = "a person waves happily"
@@ -50,8 +50,9 @@ class Sampler:
 
 
 @pytest.fixture(scope="module")
-def served(model):
-    """A server thread whose text2motion job uses `model`; yields (client, sampler)."""
+def served(model, tmp_path_factory):
+    """A server thread whose text2motion job uses `model`; yields (client, sampler,
+    connection file)."""
     sampler = Sampler(model)
     patch = pytest.MonkeyPatch()
     patch.setattr(t2m_job, "_model", lambda: sampler)
@@ -60,7 +61,9 @@ def served(model):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     client = Client(server.address, key, heartbeat=30.0)
-    yield client, sampler
+    connection = write_connection_file(tmp_path_factory.mktemp("serve") / "backend.json",
+                                       server.address, key)
+    yield client, sampler, connection
     client.shutdown()
     client.close()
     thread.join(timeout=10)
@@ -73,7 +76,7 @@ def _params(**kw) -> dict:
 
 
 def test_k_variations_at_29_97_on_one_timeline(served):
-    client, _ = served
+    client, _, _ = served
     result = client.run("text2motion", _params(), timeout=120)
     content, arrays = result.content, result.arrays
     assert content["motions"] == 3 and content["prompt"] == PROMPT
@@ -92,7 +95,7 @@ def test_k_variations_at_29_97_on_one_timeline(served):
 
 
 def test_a_seed_gives_the_same_motions_at_any_framerate(served):
-    client, _ = served
+    client, _, _ = served
     at_30 = client.run("text2motion", _params(fps=30.0, variations=2), timeout=120).arrays
     again = client.run("text2motion", _params(fps=30.0, variations=2), timeout=120).arrays
     at_60 = client.run("text2motion", _params(fps=60.0, variations=2), timeout=120).arrays
@@ -105,6 +108,25 @@ def test_a_seed_gives_the_same_motions_at_any_framerate(served):
     other = client.run("text2motion", _params(fps=30.0, variations=2, seed=2),
                        timeout=120).arrays
     assert np.abs(other["rotations"] - at_30["rotations"]).max() > 1e-3
+
+
+def test_client_run_saves_each_variation(served, tmp_path):
+    from motionfield.cli import main
+    from motionfield.motion import Motion
+
+    client, _, connection = served
+    out = tmp_path / "wave.npz"
+    assert main(["client", "--connection-file", str(connection), "run", "text2motion",
+                 "--param", f"prompt={PROMPT}", "--param", "variations=2", "--param",
+                 "seconds=1.5", "--param", "seed=1", "--param", "fps=29.97", "-o",
+                 str(out)]) == 0
+    expected = client.run("text2motion", _params(variations=2, seconds=1.5),
+                          timeout=120).arrays
+    assert not out.exists()
+    for k in (1, 2):
+        motion = Motion.load(tmp_path / f"wave_{k}.npz")
+        assert motion.num_frames == 45 and str(motion.fps) == "30000/1001"  # 1.5 s
+        np.testing.assert_allclose(motion.rotations, expected["rotations"][k - 1], atol=1e-6)
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -124,7 +146,7 @@ def test_a_seed_gives_the_same_motions_at_any_framerate(served):
 def test_bad_requests_are_refused_with_an_error_reply(served, change, message):
     """Schema problems are refused at submit, the rest when the job starts: both are an
     error reply naming the parameter."""
-    client, _ = served
+    client, _, _ = served
     params = {k: v for k, v in _params(**change).items() if v is not None}
     with pytest.raises(BackendError, match=message):
         client.run("text2motion", params, timeout=60)
@@ -141,7 +163,7 @@ def test_the_largest_request_fits_one_result():
 
 
 def test_a_cancel_mid_sampling_ends_the_job_as_cancelled(served):
-    client, sampler = served
+    client, sampler, _ = served
     sampler.steps.clear()
     sampler.step_s = 0.1
     try:
