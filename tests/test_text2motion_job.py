@@ -38,7 +38,7 @@ class Sampler:
     sampling), counting the steps it ran."""
 
     def __init__(self, model):
-        self.model, self.step_s, self.steps = model, 0.0, []
+        self.model, self.meta, self.step_s, self.steps = model, model.meta, 0.0, []
 
     def generate(self, *args, progress=None, **kw):
         def slowed(step, total):
@@ -80,6 +80,7 @@ def test_k_variations_at_29_97_on_one_timeline(served):
     result = client.run("text2motion", _params(), timeout=120)
     content, arrays = result.content, result.arrays
     assert content["motions"] == 3 and content["prompt"] == PROMPT
+    assert content["seeds"] == [1, 2, 3] and "CC BY-NC" in content["licence"]
     assert content["fps"] == "30000/1001" and content["frames"] == 60  # 2 s at 29.97 fps
     assert arrays["rotations"].shape == (3, 60, 24, 4)
     assert arrays["root_translation"].shape == (3, 60, 3)
@@ -105,9 +106,11 @@ def test_a_seed_gives_the_same_motions_at_any_framerate(served):
     np.testing.assert_allclose(at_60["rotations"][:, ::2], at_30["rotations"], atol=1e-5)
     np.testing.assert_allclose(at_60["root_translation"][:, ::2], at_30["root_translation"],
                                atol=1e-5)
-    other = client.run("text2motion", _params(fps=30.0, variations=2, seed=2),
+    # variation k is drawn with seed + k - 1 (as `motionfield generate --samples`)
+    later = client.run("text2motion", _params(fps=30.0, variations=2, seed=2),
                        timeout=120).arrays
-    assert np.abs(other["rotations"] - at_30["rotations"]).max() > 1e-3
+    np.testing.assert_array_equal(later["rotations"][0], at_30["rotations"][1])
+    assert np.abs(later["rotations"][1] - at_30["rotations"][1]).max() > 1e-3
 
 
 def test_client_run_saves_each_variation(served, tmp_path):
@@ -124,7 +127,7 @@ def test_client_run_saves_each_variation(served, tmp_path):
                           timeout=120).arrays
     assert not out.exists()
     for k in (1, 2):
-        motion = Motion.load(tmp_path / f"wave_{k}.npz")
+        motion = Motion.load(tmp_path / f"wave-{k}.npz")
         assert motion.num_frames == 45 and str(motion.fps) == "30000/1001"  # 1.5 s
         np.testing.assert_allclose(motion.rotations, expected["rotations"][k - 1], atol=1e-6)
 
@@ -184,6 +187,16 @@ def test_a_cancel_mid_sampling_ends_the_job_as_cancelled(served):
         sampler.step_s = 0.0
     # the backend goes on: the next job runs to its end
     assert client.run("text2motion", _params(variations=1), timeout=120).content["motions"] == 1
+
+
+def test_the_cli_offers_training_generation_and_evaluation():
+    from motionfield.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["train", "text2motion", "-o", "x"], ["train", "text2motion-cvae", "-o", "x"],
+                 ["train", "text2motion-evaluator", "-o", "x"],
+                 ["generate", PROMPT, "-o", "x.npz"], ["eval", "text2motion"]):
+        assert callable(parser.parse_args(argv).func), argv
 
 
 def test_schema_bounds_are_the_models_and_the_add_ons():

@@ -258,9 +258,9 @@ def _run_and_save(client, method: str, params: dict, arrays: dict, output: str |
         result = client.run(method, params, arrays, progress=progress)
     if output and is_motion_result(result.content, result.arrays):
         motions = motions_from_result(result.content, result.arrays)
-        # several motions (variations): OUT_1.npz, OUT_2.npz, ...
+        # several motions (variations): OUT-1.npz, OUT-2.npz, ... (as `generate --samples`)
         paths = [output] if len(motions) == 1 else [
-            str(Path(output).with_name(f"{Path(output).stem}_{k}.npz"))
+            str(Path(output).with_name(f"{Path(output).stem}-{k}.npz"))
             for k in range(1, len(motions) + 1)]
         for path in paths:
             check_output(path, (), force, suffixes=(".npz",))  # again: the job took a while

@@ -19,18 +19,28 @@ from motionfield.methods.results import (
     motions_arrays,
     motions_content,
 )
+
+# the CLI's hooks (methods/__init__.py): `motionfield generate`, `eval text2motion`, and
+# `train` for the model and for the baselines
+from motionfield.methods.text2motion.cli import add_commands  # noqa: F401
+from motionfield.methods.text2motion.cli import add_train as _add_train_model
+from motionfield.methods.text2motion.cli_eval import (
+    add_eval,  # noqa: F401
+    add_train_baselines,
+)
 from motionfield.server.jobs import JobError, JobType, Param, Progress
 
-# the CLI's hooks (`motionfield train/eval text2motion`, the model helper's commands) are
-# re-exported here once methods/text2motion/cli.py and cli_eval.py exist:
-# from motionfield.methods.text2motion.cli import add_commands, add_train
-# from motionfield.methods.text2motion.cli_eval import add_eval, add_train_baselines
-
 MAX_PROMPT = 300       # characters; the encoder reads 256 word pieces at most
-MAX_SECONDS = 10.0     # data.MAX_SECONDS (not imported: data.py pulls in scipy, see below)
+MAX_SECONDS = 10.0     # data.MAX_SECONDS (data.py pulls in scipy, which `info` must not)
 MAX_VARIATIONS = 8
 DEFAULT_GUIDANCE = 2.5  # infer.DEFAULT_GUIDANCE (infer pulls in torch, which `info` must not)
 MAX_SEED = 2**31 - 1    # Blender's IntProperty is 32-bit
+
+
+def add_train(sub) -> None:
+    """`motionfield train text2motion`, `text2motion-evaluator` and `text2motion-cvae`."""
+    _add_train_model(sub)
+    add_train_baselines(sub)
 
 
 @lru_cache(maxsize=1)
@@ -62,19 +72,21 @@ def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
     progress(0, 1, "loading the model")
     try:
         model = _model()
+        motions = []
+        for k in range(count):  # variation k from seed + k, as `motionfield generate --samples`
+            def sampled(step: int, total: int, k=k) -> None:  # raises Cancelled once cancelled
+                progress(k * total + step, count * total, "sampling")
 
-        def sampled(step: int, total: int) -> None:  # raises Cancelled once cancelled
-            progress(step, total, "sampling")
-
-        motions = model.generate([prompt] * count, params["seconds"], fps, seed=params["seed"],
-                                 guidance=params["guidance"], progress=sampled)
+            motions += model.generate([prompt], params["seconds"], fps, seed=params["seed"] + k,
+                                      guidance=params["guidance"], progress=sampled)
     except MotionfieldError as e:  # not the server's Cancelled, which passes through
         raise JobError(str(e)) from None
     except ValueError as e:
         raise JobError(f"text2motion: {e}") from None
     progress(1, 1, "done")
-    content = {**motions_content(motions), "prompt": prompt, "seed": params["seed"],
-               "guidance": params["guidance"], "model": getattr(model, "data", "")}
+    content = {**motions_content(motions), "prompt": prompt, "seeds": [
+        params["seed"] + k for k in range(count)], "guidance": params["guidance"],
+        "model": model.meta.get("data", ""), "licence": model.meta.get("licence", "")}
     return content, motions_arrays(motions)
 
 
@@ -90,8 +102,9 @@ JOB = TEXT2MOTION = JobType(
                          maximum=MAX_SECONDS),
         "variations": Param("integer", "how many different motions to make from the prompt",
                             default=3, minimum=1, maximum=MAX_VARIATIONS),
-        "seed": Param("integer", "the same seed and prompt give the same motions",
-                      default=0, minimum=0, maximum=MAX_SEED),
+        "seed": Param("integer", "variation k is drawn with seed + k - 1: the same seed and "
+                                 "prompt give the same motions", default=0, minimum=0,
+                      maximum=MAX_SEED),
         "guidance": Param("number", "how closely to follow the prompt (classifier-free "
                                     "guidance; 0: ignore it, higher: closer but less varied)",
                           default=DEFAULT_GUIDANCE, minimum=0.0, maximum=10.0),
