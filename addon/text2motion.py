@@ -164,7 +164,8 @@ class MOTIONFIELD_OT_text2motion(bpy.types.Operator):
     seed: IntProperty(name="Seed", default=0, min=0, max=2**31 - 1,
                       description="the same seed and prompt give the same motions")
     guidance: FloatProperty(name="Guidance", default=2.5, min=0.0, max=10.0,
-                            description="how closely to follow the prompt")
+                            description="how closely to follow the prompt (1: the plain "
+                                        "model, 0: ignore it, higher: closer, less varied)")
 
     def execute(self, context):
         from .backend import BACKEND, BackendError

@@ -173,3 +173,16 @@ def test_a_generation_lands_on_the_selected_armature(scene):
     result = BACKEND.client.run("text2motion", {**_params(variations=2, seed=5),
                                                 "fps": 30 / 1.001})
     _assert_shows(scene, rig, result.arrays["rotations"][0])
+
+
+def test_the_operator_takes_the_jobs_bounds_and_defaults(backend):
+    from motionfield.methods.text2motion.job import MAX_PROMPT
+
+    params = BACKEND.methods["text2motion"]["params"]
+    rna = bpy.ops.motionfield.text2motion.get_rna_type().properties
+    for name in ("seconds", "variations", "seed", "guidance"):
+        prop = rna[name]
+        assert (prop.hard_min, prop.hard_max) == pytest.approx(
+            (params[name]["minimum"], params[name]["maximum"])), name
+        assert prop.default == pytest.approx(params[name]["default"]), name
+    assert rna["prompt"].length_max == MAX_PROMPT + 1  # Blender counts the closing NUL

@@ -106,7 +106,8 @@ JOB = TEXT2MOTION = JobType(
                                  "prompt give the same motions", default=0, minimum=0,
                       maximum=MAX_SEED),
         "guidance": Param("number", "how closely to follow the prompt (classifier-free "
-                                    "guidance; 0: ignore it, higher: closer but less varied)",
+                                    "guidance: 1 the plain model, 0 ignores the prompt, higher "
+                                    "follows it more closely, with less variety)",
                           default=DEFAULT_GUIDANCE, minimum=0.0, maximum=10.0),
         "fps": OUTPUT_FPS,
     },
