@@ -26,11 +26,15 @@ PROMPT = "a person waves happily"
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory, data_root):
+def model_file(tmp_path_factory, data_root):
+    return text2motion_tiny.model_path(tmp_path_factory.mktemp("t2m"), data_root)[0]
+
+
+@pytest.fixture(scope="module")
+def model(model_file):
     from motionfield.methods.text2motion import infer
 
-    path, _ = text2motion_tiny.model_path(tmp_path_factory.mktemp("t2m"), data_root)
-    return infer.load(path)
+    return infer.load(model_file)
 
 
 class Sampler:
@@ -113,7 +117,7 @@ def test_a_seed_gives_the_same_motions_at_any_framerate(served):
     assert np.abs(later["rotations"][1] - at_30["rotations"][1]).max() > 1e-3
 
 
-def test_client_run_saves_each_variation(served, tmp_path):
+def test_client_run_saves_each_variation_as_generate_does(served, model_file, tmp_path):
     from motionfield.cli import main
     from motionfield.motion import Motion
 
@@ -130,6 +134,14 @@ def test_client_run_saves_each_variation(served, tmp_path):
         motion = Motion.load(tmp_path / f"wave-{k}.npz")
         assert motion.num_frames == 45 and str(motion.fps) == "30000/1001"  # 1.5 s
         np.testing.assert_allclose(motion.rotations, expected["rotations"][k - 1], atol=1e-6)
+    # `motionfield generate --samples` writes the same motions
+    assert main(["generate", PROMPT, "--seconds", "1.5", "--fps", "29.97", "--seed", "1",
+                 "--samples", "2", "--model", str(model_file),
+                 "-o", str(tmp_path / "gen.npz")]) == 0
+    for k in (1, 2):
+        generated = Motion.load(tmp_path / f"gen-{k}.npz")
+        np.testing.assert_allclose(generated.rotations, expected["rotations"][k - 1],
+                                   atol=1e-6)
 
 
 @pytest.mark.parametrize(("change", "message"), [
