@@ -71,6 +71,10 @@ def land_variations(scene, content: dict, arrays: dict, output: Output,
     obj, action = apply_motion(scene, content, variation_arrays(arrays, 0), first, target)
     if output.target != "SELECTED":
         obj.name = obj.data.name = f"t2m: {_shortened(prompt, NAME_CHARS - 5)}"
+        # its slot takes the name too, as the further variations' slots will (Blender
+        # matches slots by name when an Action is assigned by hand)
+        for slot in getattr(action, "slots", ()):
+            slot.name_display = obj.name
     actions = [action]
     for k in range(1, count):
         actions.append(_key_variation(scene, obj, content, variation_arrays(arrays, k),

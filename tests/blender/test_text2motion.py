@@ -121,6 +121,8 @@ def test_each_variation_is_an_action_keyed_at_the_scene_rate(scene):
         np.testing.assert_allclose(_keyed_frames(action), 1 + np.arange(60), atol=1e-3)
         assert action.use_fake_user  # kept in the file while not assigned
         assert action[text2motion.PROMPT] == PROMPT
+        if hasattr(action, "slots"):  # slotted actions, 4.4+: one slot, the armature's name
+            assert [slot.name_display for slot in action.slots] == [ARMATURE]
     # what the job returned for the same request, variation by variation
     fps = 30 / 1.001
     result = BACKEND.client.run("text2motion", {**_params(), "fps": fps})
