@@ -188,3 +188,19 @@ def test_the_operator_takes_the_jobs_bounds_and_defaults(backend):
             (params[name]["minimum"], params[name]["maximum"])), name
         assert prop.default == pytest.approx(params[name]["default"]), name
     assert rna["prompt"].length_max == MAX_PROMPT + 1  # Blender counts the closing NUL
+
+
+def test_the_section_draws_its_settings_and_feeds_generate(scene):
+    from addon import schema
+
+    group = schema.settings(bpy.context, "text2motion")
+    group.p_prompt, group.p_variations, group.p_guidance = "someone bows politely", 5, 4.0
+    items = list(drawn().walk())
+    drawn_props = {item[1] for item in items if item[0] == "prop"}
+    assert {schema.value_id(p) for p in ("prompt", "seconds", "variations", "seed",
+                                         "guidance")} <= drawn_props
+    assert schema.value_id("fps") not in drawn_props  # the add-on fills it
+    (generate,) = [item[3] for item in items if item[:2] == ("operator", "motionfield.text2motion")]
+    assert (generate.prompt, generate.variations, generate.guidance) == (
+        "someone bows politely", 5, pytest.approx(4.0))
+    assert panels.panel_model(bpy.context)["variation"] is None  # nothing generated yet
