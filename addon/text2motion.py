@@ -141,7 +141,10 @@ def flip(obj, step: int = 0, number: int = 0):
             raise ValueError(f"variation {number}: there are {len(found)}")
         chosen = found[number - 1]
     else:
-        chosen = found[(current(obj)[0] - 1 + step) % len(found)]
+        at = current(obj)[0] - 1
+        if at < 0:  # another Action is assigned: a step on starts at the first, back at the last
+            at = -1 if step > 0 else 0
+        chosen = found[(at + step) % len(found)]
     show(obj, chosen)
     return chosen
 

@@ -145,6 +145,11 @@ def test_each_variation_is_an_action_keyed_at_the_scene_rate(scene):
     assert obj.animation_data.action == actions[0]
     with pytest.raises(RuntimeError, match="there are 3"):
         bpy.ops.motionfield.text2motion_variation(number=4)
+    # with another Action assigned, back goes to the last variation
+    text2motion.show(obj, bpy.data.actions.new("by hand"))
+    assert text2motion.current(obj) == (0, 3)
+    bpy.ops.motionfield.text2motion_variation(step=-1)
+    assert obj.animation_data.action == actions[2]
 
 
 def test_undo_takes_a_flip_back(scene):
