@@ -436,20 +436,20 @@ def _embeddings(name: str, x: np.ndarray, min_rows: int = 1) -> np.ndarray:
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """FID between two sets of embeddings (N, D) and (M, D): |mu_a - mu_b|^2 +
-    tr(S_a + S_b - 2 (S_a S_b)^(1/2)), covariances with N - 1 (T2M's calculate_frechet_distance,
-    which takes the real part of the matrix square root)."""
-    from scipy import linalg
-
+    tr(S_a + S_b - 2 (S_a S_b)^(1/2)), covariances with N - 1 (T2M's
+    calculate_frechet_distance). The trace of the square root is taken as the sum of the
+    square roots of the eigenvalues of S_a^(1/2) S_b S_a^(1/2), which has the same
+    eigenvalues as S_a S_b but is symmetric: exact, real, and fast enough to bootstrap."""
     a, b = _embeddings("a", a, 2), _embeddings("b", b, 2)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"embedding sizes differ: {a.shape[1]} and {b.shape[1]}")
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root = linalg.sqrtm(cov_a @ cov_b)
-    if not np.all(np.isfinite(root)):  # singular product: nudge both, as T2M's code does
-        eps = np.eye(len(cov_a)) * 1e-6
-        root = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
-    value = np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * np.real(root))
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    w, v = np.linalg.eigh(cov_a)
+    root_a = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    product = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
+    trace_root = np.sqrt(np.clip(product, 0.0, None)).sum()
+    value = (np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(cov_a) + np.trace(cov_b)
+             - 2.0 * trace_root)
     return float(max(value, 0.0))  # rounding can leave -1e-12 for identical sets
 
 

@@ -49,16 +49,28 @@ def add_train_baselines(sub) -> None:
         p.set_defaults(func=_train_baseline, which=name)
 
 
+def _limit_threads(threads: int) -> None:
+    """torch's threads and numpy's BLAS threads (the evaluation's FID and FK are numpy: an
+    OpenBLAS pool on a shared 2-core machine ran them 20 times slower)."""
+    import torch
+
+    if not threads:
+        return
+    torch.set_num_threads(threads)
+    try:  # ships with scikit-learn, which the sentence encoder's package requires
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(threads)
+
+
 def _overrides(args: argparse.Namespace) -> dict:
     values = {"steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed}
     return {k: v for k, v in values.items() if v is not None}
 
 
 def _train_baseline(args: argparse.Namespace) -> int:
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _limit_threads(args.threads)
     options = {"resume": args.resume, "data_root": Path(args.data) if args.data else None}
     if args.which == "text2motion-evaluator":
         from motionfield.methods.text2motion.evaluator import EvaluatorConfig, train
@@ -73,12 +85,9 @@ def _train_baseline(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    import torch
-
     from motionfield.methods.text2motion.eval import format_table, run
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _limit_threads(args.threads)
 
     def path(value: str | None) -> Path | None:
         return Path(value) if value else None
