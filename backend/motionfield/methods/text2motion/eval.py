@@ -232,8 +232,12 @@ def run(split_names: str | tuple[str, ...], json_path: Path | None = None,
     report["framerate"] = framerates(gens, takes, names[0])
     report["notes"] = [NERM_NOTE]
     if "ours" in gens:
-        report["ours_settings"] = {"model": str(model_path or "shipped"),
-                                   "guidance": guidance, "steps": steps}
+        from motionfield.methods.text2motion import infer
+
+        report["ours_settings"] = {
+            "model": str(model_path or "shipped"),
+            "guidance": infer.DEFAULT_GUIDANCE if guidance is None else guidance,
+            "steps": infer.DEFAULT_STEPS if steps is None else steps}
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=1) + "\n")
     return report
