@@ -70,16 +70,16 @@ class TrainConfig:
         (classifier-free guidance)
     """
 
-    steps_inr: int = 6000
-    steps_diffusion: int = 20000
-    batch: int = 32
+    steps_inr: int = 10000
+    steps_diffusion: int = 6000
+    batch: int = 128
     diffusion_batch: int = 256
     lr: float = 1e-3
     diffusion_lr: float = 5e-4
-    latent_lr: float = 10.0
+    latent_lr: float = 30.0
     weight_decay: float = 0.0
     seed: int = 0
-    queries: int = 32
+    queries: int = 8
     max_stride: int = 6
     kl_weight: float = 1e-4
     condition_dropout: float = 0.1
