@@ -191,51 +191,24 @@ def write_motion_to_rigify(obj: bpy.types.Object, rotations: np.ndarray,
     the pelvis's travel, scaled by the ratio of leg lengths, on the torso control. Each
     control's local rotation is solved against its parent as Blender evaluates it (Rigify
     parents controls through constraint-driven MCH bones), so the DEF bones follow."""
-    from .armature import rest_points
-    from .retarget import (
-        PRESETS,
-        RIGIFY_FK_SWITCHES,
-        SMPL_PARENTS,
-        RetargetError,
-        control_targets,
-        load_preset,
-        rigify_controls,
-        smpl_reference_pose,
-        smpl_world_rotations,
-    )
+    from .retarget import RIGIFY_FK_SWITCHES
+    from .rigify_motion import OFFSETS_KEY, control_goals, rigify_body
 
     rotations = _check(rotations, root_translation, 24)
-    bones = obj.data.bones
-    anatomy = {j: b for j, b in load_preset(PRESETS / "rigify.json").items() if b in bones}
-    controls = rigify_controls([b.name for b in bones])
-    if "pelvis" not in controls or "pelvis" not in anatomy:
-        raise RetargetError("this Rigify rig has no torso control or DEF-spine bone; "
-                            "regenerate it from a human metarig or pick a bone map")
-    smpl_heads = to_blender(rest_points(np.asarray(offsets), list(SMPL_PARENTS)))
-    heads = {b: np.array(bones[b].head_local) for b in anatomy.values()}
-    reference = smpl_reference_pose(smpl_heads, heads, anatomy)
-    world = smpl_world_rotations(rotations)
-    targets = control_targets(world, reference, {c: np.array(bones[c].matrix_local)[:3, :3]
-                                                 for c in controls.values()}, controls)
-    scale = _leg(heads, anatomy) / _leg(dict(zip(SMPL_NAMES, smpl_heads)), None)
-    torso = controls["pelvis"]
-    turn = world[:, 0] @ reference[0].T  # the pelvis's turn from the rig's rest pose
-    # the hips carry the motion over (the scale is the legs'): where a rig's pelvis head sits
-    # against its hips varies (Rigify's is below them), so the feet would float or sink
-    hips = [SMPL_NAMES.index(j) for j in ("left_hip", "right_hip")]
-    smpl_mid, rig_mid = smpl_heads[hips].mean(0), (heads[anatomy["left_hip"]]
-                                                   + heads[anatomy["right_hip"]]) / 2
-    mid = (to_blender(root_translation) + world[:, 0] @ (smpl_mid - smpl_heads[0])) * scale
-    mid[:, 2] += rig_mid[2] - smpl_mid[2] * scale
-    torso_heads = mid + turn @ (np.array(bones[torso].head_local) - rig_mid)
+    body = rigify_body(obj, offsets)
+    targets, torso_heads = control_goals(body, rotations, root_translation)
     switches = [s for s in RIGIFY_FK_SWITCHES if s in obj.pose.bones
                 and "IK_FK" in obj.pose.bones[s]]
     for switch in switches:
         obj.pose.bones[switch]["IK_FK"] = 1.0
-    order = [b.name for b in bones if b.name in targets]  # parents first
-    quats, location = _solve_controls(obj, order, targets, torso, torso_heads)
-    return key_bones(obj, order, quats, torso, location, frames_for(times, fps, start_frame),
-                     action_name, {f'pose.bones["{s}"]["IK_FK"]': 1.0 for s in switches})
+    order = [b.name for b in obj.data.bones if b.name in targets]  # parents first
+    quats, location = _solve_controls(obj, order, targets, body.torso, torso_heads)
+    action = key_bones(obj, order, quats, body.torso, location,
+                       frames_for(times, fps, start_frame), action_name,
+                       {f'pose.bones["{s}"]["IK_FK"]': 1.0 for s in switches})
+    # the skeleton the controls were keyed from: Continue and Fill read them back through it
+    action[OFFSETS_KEY] = np.asarray(offsets, dtype=np.float64).ravel().tolist()
+    return action
 
 
 def _solve_controls(obj: bpy.types.Object, order: list[str], targets: dict[str, np.ndarray],

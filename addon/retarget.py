@@ -267,3 +267,15 @@ def smpl_world_rotations(local: np.ndarray) -> np.ndarray:
         glob[:, j] = m[:, j] if p < 0 else glob[:, p] @ m[:, j]
     c = Y_UP_TO_Z_UP
     return c @ glob @ c.T
+
+
+def smpl_local_rotations(world: np.ndarray) -> np.ndarray:
+    """The inverse of `smpl_world_rotations`: (T, 24, 3, 3) world rotations in Blender axes
+    -> (T, 24, 4) SMPL local quaternions wxyz (signs continuous over time)."""
+    c = Y_UP_TO_Z_UP
+    glob = c.T @ np.asarray(world, dtype=np.float64) @ c
+    local = np.empty_like(glob)
+    for j, p in enumerate(SMPL_PARENTS):
+        local[:, j] = glob[:, j] if p < 0 else np.swapaxes(glob[:, p], -1, -2) @ glob[:, j]
+    quats = np.array([[matrix_to_quat(m) for m in frame] for frame in local])
+    return np.stack([quat_continuous(quats[:, j]) for j in range(24)], axis=1)
