@@ -187,12 +187,25 @@ class MOTIONFIELD_PT_output(bpy.types.Panel):
             row = col.row(align=True)
             row.prop(s, "bone_map")
             row.operator("motionfield.save_bone_map", text="", icon="FILE_TICK")
+            _draw_retarget(col, s, context.active_object)
         col.prop(s, "use_scene_fps")
         if not s.use_scene_fps:
             col.prop(s, "fps")
         col.prop(s, "start_frame")
         col.prop(s, "action_name")
         col.prop(s, "push_to_nla")
+
+
+def _draw_retarget(col, settings, obj) -> None:
+    """The IK option for a generated Rigify rig, and what the last retarget onto the active
+    armature found (its action's `motionfield_retarget`, retarget_report)."""
+    from .apply import retarget_report
+    from .rigify_motion import is_rigify
+
+    if is_rigify(obj):
+        col.prop(settings, "rigify_ik")
+    for line in retarget_report(obj):
+        col.label(text=line)
 
 
 def _state_icon(state: str) -> str:
