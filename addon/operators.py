@@ -36,7 +36,7 @@ def should_block() -> bool:
 def _settings_output(context, default_name: str) -> Output:
     s = context.scene.motionfield
     return Output(s.target, None if s.use_scene_fps else s.fps, s.start_frame,
-                  s.action_name or default_name, s.push_to_nla, s.bone_map)
+                  s.action_name or default_name, s.push_to_nla, s.bone_map, s.rigify_ik)
 
 
 def ensure_backend(context) -> None:
