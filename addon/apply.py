@@ -137,3 +137,23 @@ def _preset_map(name: str, bones: list[str]) -> dict[str, str]:
 
 def _user_folders() -> list:
     return [Path(bpy.utils.user_resource("CONFIG", path="motionfield/bone_maps"))]
+
+
+def retarget_report(obj) -> list[str]:
+    """What the retarget that keyed `obj`'s current action found, as lines for the panel:
+    the rig kind, the joints mapped and missing, and whether IK was baked (empty when the
+    action was not keyed by a retarget)."""
+    action = obj.animation_data.action if obj is not None and obj.animation_data else None
+    report = action.get("motionfield_retarget") if action is not None else None
+    if report is None:
+        return []
+    report = report.to_dict()
+    import textwrap
+
+    # the sidebar cuts lines near 39 characters (measured in a real window)
+    lines = [*textwrap.wrap(f"Rig: {report['description']}", 38),
+             f"Mapped: {len(report['mapped'])} joints",
+             *textwrap.wrap(f"Missing: {', '.join(report['missing']) or 'none'}", 38)]
+    if report["rig_kind"] == "rigify":
+        lines.append("IK baked (switches on IK)" if report["ik_baked"] else "FK keys (no IK bake)")
+    return lines

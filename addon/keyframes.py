@@ -282,13 +282,17 @@ def bake_rigify_ik(obj: bpy.types.Object, action: bpy.types.Action) -> None:
     previous, layer.objects.active = layer.objects.active, obj
     mode = obj.mode
     bpy.ops.object.mode_set(mode="POSE")
+    limbs = [limb for limb in RIGIFY_IK_LIMBS if limb[0] in obj.pose.bones]
+    wm = bpy.context.window_manager  # the cursor's progress: a limb is many seconds
+    wm.progress_begin(0, len(limbs))
     try:
-        for prop_bone, fk, ik, ctrl, tail, extra in RIGIFY_IK_LIMBS:
-            if prop_bone in obj.pose.bones:
-                bake(prop_bone=prop_bone, fk_bones=json.dumps(fk), ik_bones=json.dumps(ik),
-                     ctrl_bones=json.dumps(ctrl), tail_bones=json.dumps(tail),
-                     extra_ctrls=json.dumps(extra))
+        for done, (prop_bone, fk, ik, ctrl, tail, extra) in enumerate(limbs):
+            bake(prop_bone=prop_bone, fk_bones=json.dumps(fk), ik_bones=json.dumps(ik),
+                 ctrl_bones=json.dumps(ctrl), tail_bones=json.dumps(tail),
+                 extra_ctrls=json.dumps(extra))
+            wm.progress_update(done + 1)
     finally:
+        wm.progress_end()
         bpy.ops.object.mode_set(mode=mode)
         layer.objects.active = previous
     for curve in _action_curves(obj, action):

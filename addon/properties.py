@@ -71,6 +71,11 @@ class MotionfieldSettings(bpy.types.PropertyGroup):
                                 description="name of the new Action (default: the file's)")
     push_to_nla: BoolProperty(name="Push to NLA", default=False)
     bone_map: EnumProperty(name="Bone map", items=_bone_maps)
+    rigify_ik: BoolProperty(
+        name="IK feet", default=False,
+        description="onto a generated Rigify rig: after the FK keys, bake them onto the IK "
+                    "controls with Rigify's own IK->FK bake, switches to IK (about a second a "
+                    "frame)")
     # no job state here: undo restores scene data (jobs.py holds it)
 
 

@@ -102,10 +102,41 @@ def _evaluated_def_joints(rig, frames, anatomy):
     return np.array(out)
 
 
+def posed_on_rig(rig, motion, frames: int) -> np.ndarray:
+    """(F, J, 3) the source's rotations posed on the rig's own proportions: each SMPL joint
+    hangs from its parent by the rig's rest offset between their DEF heads, turned as the
+    parent turns away from the pose matching the rig's rest (the retarget's reference).
+    The joints as a rotation retarget can reach them: what is left against the DEF bones is
+    the retarget's, not the rig's proportions."""
+    from addon.retarget import SMPL_PARENTS, smpl_world_rotations
+    from addon.rigify_motion import rigify_body
+
+    bones = load_preset(PRESETS / "rigify.json")
+    heads = {j: np.array(rig.data.bones[b].head_local) for j, b in bones.items()}
+    reference = rigify_body(rig, motion.skeleton.offsets).reference
+    world = smpl_world_rotations(motion.rotations[:frames * _step(motion):_step(motion)])
+    turn = world @ np.swapaxes(reference, -1, -2)
+    posed = {}
+    for j, name in enumerate(SMPL_NAMES):
+        parent = SMPL_NAMES[SMPL_PARENTS[j]] if SMPL_PARENTS[j] >= 0 else None
+        if name not in bones:
+            continue
+        posed[name] = np.zeros((len(world), 3)) if parent is None else \
+            posed[parent] + turn[:, SMPL_PARENTS[j]] @ (heads[name] - heads[parent])
+    return np.stack([posed[j] for j in bones if "collar" not in j], axis=1)
+
+
+def _aligned_distance(source, target) -> np.ndarray:
+    """(F, J) distances after a per-frame similarity alignment of source onto target."""
+    aligned = np.array([_similarity_align(s, g) for s, g in zip(source, target)])
+    return np.linalg.norm(aligned - target, axis=-1)
+
+
 def rig_errors(rig, motion):
-    """Pelvis travel ratio, mean aligned joint distance (metres), mean limb direction error
-    (degrees) and the lower ankle's height over the source's scaled (metres, median) of the
-    rig's DEF bones against the source joints."""
+    """Pelvis travel ratio, mean aligned joint distance (metres) against the source joints
+    and against the source posed on the rig's proportions (posed_on_rig), mean limb
+    direction error (degrees) and the lower ankle's height over the source's scaled (metres,
+    median) of the rig's DEF bones."""
     anatomy = {j: b for j, b in load_preset(PRESETS / "rigify.json").items()
                if "collar" not in j}  # CMU collars sit on spine3: no joint of their own
     source = to_blender(motion.joint_positions()[:SECONDS * 30 * _step(motion):_step(motion)])
@@ -120,10 +151,12 @@ def rig_errors(rig, motion):
     travel = np.linalg.norm(np.diff(got[:, pelvis, :2], axis=0), axis=1).sum()
     src_travel = np.linalg.norm(np.diff(source[:, pelvis, :2], axis=0), axis=1).sum()
     ratio = travel / (src_travel * rig_leg / src_leg)
-    aligned = np.array([_similarity_align(s, g) for s, g in zip(source, got)])
-    distance = np.linalg.norm(aligned - got, axis=-1).mean()
-    print("cm per joint:",
-          dict(zip(names, np.round(np.linalg.norm(aligned - got, axis=-1).mean(0) * 100, 1))))
+    per_joint = _aligned_distance(source, got)
+    on_rig = _aligned_distance(posed_on_rig(rig, motion, len(source)), got)
+    print("cm per joint against the source:", dict(zip(names, np.round(
+        per_joint.mean(0) * 100, 1))))
+    print("cm per joint against the source on the rig's proportions:", dict(zip(names, np.round(
+        on_rig.mean(0) * 100, 1))))
     # the lower ankle's rise over each skeleton's own standing height (the legs set the
     # scale; below the ankle the feet differ: a rig's toe head, SMPL's foot joint)
     ankles = [names.index("left_ankle"), names.index("right_ankle")]
@@ -139,7 +172,8 @@ def rig_errors(rig, motion):
         v = source[:, names.index(b)] - source[:, names.index(a)]
         cos = (u * v).sum(-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
         angles.append(np.degrees(np.arccos(np.clip(cos, -1, 1))))
-    return ratio, distance, float(np.mean(angles)), rig_ankle - src_ankle
+    return (ratio, per_joint.mean(), on_rig.mean(), float(np.mean(angles)),
+            rig_ankle - src_ankle)
 
 
 def test_rig_kinds_recognised(rigify_rig):
@@ -152,13 +186,20 @@ def test_rig_kinds_recognised(rigify_rig):
 def test_def_bones_follow_the_source(rig, data_root, clip):
     motion = _clip(data_root, clip)
     _retarget(rig, motion)
-    ratio, distance, angle, ankle = rig_errors(rig, motion)
+    ratio, distance, on_rig, angle, ankle = rig_errors(rig, motion)
     print(f"{clip}: pelvis travel ratio {ratio:.3f}, aligned joint distance "
-          f"{distance * 100:.2f} cm, limb direction {angle:.2f} deg, "
-          f"ankle height {ankle * 100:.1f} cm")
+          f"{distance * 100:.2f} cm (on the rig's proportions {on_rig * 100:.2f} cm), limb "
+          f"direction {angle:.2f} deg, ankle height {ankle * 100:.1f} cm")
     assert abs(ratio - 1) < 0.10
-    # the 2 m metarig's spine and arms are not the sources' proportions (its pelvis head
-    # sits below the hips): 7-9 cm remain however exactly the limbs follow
+    # The 5 cm bar applies to the distance against the source posed on the rig's own
+    # proportions: the metarig's spine, neck and arms are not the sources' proportions (its
+    # pelvis head sits below its hips, its shoulders elsewhere on the chest), so against
+    # the source itself 7-9 cm remain however exactly the rotations follow (the source
+    # against itself posed on the rig: 6.9-9.7 cm; at rest, aligned: 8.3-9.2 cm). What is
+    # left on the rig's proportions (1.4-2.5 cm) is the retarget's: the pelvis and hips
+    # (the torso carries the hips' travel) and spine1 (Rigify bends spine.001-.002
+    # between hips and chest, SMPL by its own spine joints).
+    assert on_rig < 0.04
     assert distance < 0.10
     assert angle < 10.0
     assert abs(ankle) < 0.03  # feet as far over the floor as the source's, scaled
@@ -202,6 +243,12 @@ def test_apply_motion_onto_selected_rigify_reports_it(rig, walk):
     assert obj is rig and report["rig_kind"] == "rigify"
     assert report["missing"] == ["spine1", "spine2", "left_hand", "right_hand"]
     assert "left_hip:thigh_fk.L" in report["mapped"]
+    from addon.apply import retarget_report
+
+    lines = retarget_report(rig)  # the Output panel's lines under the bone map
+    assert lines == ["Rig: generated Rigify rig (FK controls", "keyed)", "Mapped: 20 joints",
+                     "Missing: spine1, spine2, left_hand,", "right_hand", "FK keys (no IK bake)"]
+    assert all(len(line) <= 38 for line in lines)
     bpy.context.scene.frame_set(1)
     start = np.array(rig.pose.bones["DEF-spine"].head)
     bpy.context.scene.frame_set(len(arrays["times"]))
