@@ -227,9 +227,10 @@ def _fcurves(obj, action):
     return action.fcurves
 
 
-def test_apply_motion_onto_selected_rigify_reports_it(rig, walk):
+def test_apply_motion_onto_selected_rigify_reports_it(registered, rig, walk):
     """The operators' and API's route: Target = Selected with the automatic map finds the
-    generated Rigify rig, keys its controls and records what it found on the action."""
+    generated Rigify rig, keys its controls and records what it found on the action; the
+    Output section shows that report and the IK feet option."""
     from addon.apply import Output, apply_motion
 
     bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 30, 1.0
@@ -249,6 +250,19 @@ def test_apply_motion_onto_selected_rigify_reports_it(rig, walk):
     assert lines == ["Rig: generated Rigify rig (FK controls", "keyed)", "Mapped: 20 joints",
                      "Missing: spine1, spine2, left_hand,", "right_hand", "FK keys (no IK bake)"]
     assert all(len(line) <= 38 for line in lines)
+    from types import SimpleNamespace
+
+    from test_panel_state import Recorder
+
+    from addon import panels
+
+    bpy.context.scene.motionfield.target = "SELECTED"
+    bpy.context.view_layer.objects.active = rig
+    layout = Recorder()
+    panels.MOTIONFIELD_PT_output.draw(SimpleNamespace(layout=layout), bpy.context)
+    items = list(layout.walk())
+    assert ("prop", "rigify_ik") in items
+    assert [item[1] for item in items if item[0] == "label"] == lines
     bpy.context.scene.frame_set(1)
     start = np.array(rig.pose.bones["DEF-spine"].head)
     bpy.context.scene.frame_set(len(arrays["times"]))
