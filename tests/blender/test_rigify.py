@@ -154,9 +154,9 @@ def rig_errors(rig, motion):
     per_joint = _aligned_distance(source, got)
     on_rig = _aligned_distance(posed_on_rig(rig, motion, len(source)), got)
     print("cm per joint against the source:", dict(zip(names, np.round(
-        per_joint.mean(0) * 100, 1))))
+        per_joint.mean(0) * 100, 1).tolist())))
     print("cm per joint against the source on the rig's proportions:", dict(zip(names, np.round(
-        on_rig.mean(0) * 100, 1))))
+        on_rig.mean(0) * 100, 1).tolist())))
     # the lower ankle's rise over each skeleton's own standing height (the legs set the
     # scale; below the ankle the feet differ: a rig's toe head, SMPL's foot joint)
     ankles = [names.index("left_ankle"), names.index("right_ankle")]
