@@ -31,6 +31,7 @@ PAIRS = (("walk", "normal"), ("bow", "normal"), ("punch", "normal"))
 
 @pytest.fixture(scope="module")
 def clips(data_root):
+    torch.set_num_threads(1)  # two threads on the shared 2-core machines thrash (3x slower)
     # one source's takes (the splits are drawn over all three: any take serves here)
     takes = data.load_takes(data_root, ("bandai-namco-1",), progress=False)
     chosen = [t for pair in PAIRS for t in [t for t in takes if t.pair == pair][:2]]
@@ -154,3 +155,20 @@ def test_generate_command_writes_samples_and_keeps_existing_files(run, tmp_path,
         args.func(parser.parse_args(argv))
     args = parser.parse_args([*argv[:-2], "-o", str(tmp_path / "wave.bvh"), "--samples", "1"])
     assert args.func(args) == 0 and (tmp_path / "wave.bvh").read_text().startswith("HIERARCHY")
+
+
+def test_the_shipped_model_is_small_credits_its_data_and_follows_the_text():
+    from motionfield.checkpoints import CheckpointError, shipped
+
+    try:
+        path = shipped("text2motion", "nerm.safetensors")
+    except CheckpointError:
+        pytest.skip("assets/text2motion/nerm.safetensors not built yet")
+    assert path.stat().st_size <= 8e6
+    model = load()
+    assert model.meta["licence"] == data.LICENCE and "train split" in model.meta["data"]
+    walk, wave = model.generate(["a person walks forward", "a person waves the right hand"],
+                                4.0, 30, seed=0)
+    travel = walk.root_translation[-1] - walk.root_translation[0]
+    assert travel[2] > 1.0 and abs(travel[0]) < travel[2]  # forward: +Z, the start's facing
+    assert np.abs(wave.root_translation[-1] - wave.root_translation[0]).max() < 0.5

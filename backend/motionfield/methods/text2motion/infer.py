@@ -8,6 +8,7 @@ agree wherever their timestamps do.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -61,7 +62,8 @@ def _durations(seconds: float | list[float], count: int) -> list[float]:
         raise ValueError(f"{len(values)} durations for {count} prompts: give one each, "
                          "or one for all")
     for value in values:
-        if not (isinstance(value, (int, float)) and MIN_SECONDS <= value <= MAX_SECONDS):
+        number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if not (number and MIN_SECONDS <= value <= MAX_SECONDS):
             raise ValueError(f"duration {value!r} s: text2motion makes {MIN_SECONDS:g} to "
                              f"{MAX_SECONDS:g} s of motion")
     return [float(v) for v in values]
