@@ -105,12 +105,13 @@ def _retarget(target: bpy.types.Object, rot, trans, times, offsets, fps: float,
     bones follow by constraints), any other through a bone map. The action records what was
     found and mapped (`motionfield_retarget`)."""
     bones = [b.name for b in target.data.bones]
-    kind = rig_kind(bones)
+    kind, read_back = rig_kind(bones), None
     if kind == "rigify" and output.bone_map in ("AUTO", "rigify"):
         mapping = rigify_controls(bones)
         action = write_motion_to_rigify(target, rot, trans, times, offsets, fps=fps,
                                         start_frame=output.start_frame,
                                         action_name=output.action_name)
+        read_back = _read_back_error(target, rot, trans, times, fps, output)
         if output.rigify_ik:
             bake_rigify_ik(target, action)
     else:
@@ -124,7 +125,19 @@ def _retarget(target: bpy.types.Object, rot, trans, times, offsets, fps: float,
         "mapped": [f"{j}:{b}" for j, b in mapping.items()],
         "missing": [j for j in SMPL_NAMES if j not in mapping],
         "ik_baked": bool(kind == "rigify" and output.rigify_ik)}
+    if read_back is not None:
+        action["motionfield_retarget"]["read_back"] = read_back
     return action
+
+
+def _read_back_error(target, rot, trans, times, fps: float, output: Output) -> list[float]:
+    """[degrees, metres]: how far the keyed Rigify controls, read back into SMPL, are from
+    the motion keyed (rigify_motion.read_back_error, at ten frames)."""
+    from .keyframes import frames_for
+    from .rigify_motion import read_back_error
+
+    frames = frames_for(times, fps, output.start_frame)
+    return list(read_back_error(bpy.context.scene, target, rot, trans, frames))
 
 
 def _preset_map(name: str, bones: list[str]) -> dict[str, str]:
@@ -156,4 +169,7 @@ def retarget_report(obj) -> list[str]:
              *textwrap.wrap(f"Missing: {', '.join(report['missing']) or 'none'}", 38)]
     if report["rig_kind"] == "rigify":
         lines.append("IK baked (switches on IK)" if report["ik_baked"] else "FK keys (no IK bake)")
+    if "read_back" in report:
+        degrees, metres = report["read_back"]
+        lines.append(f"Read back: {degrees:.2f} deg, {metres * 1000:.1f} mm")
     return lines

@@ -269,3 +269,19 @@ def _continued(obj, curves, control: str, paths, quats: np.ndarray, frames: np.n
         values.append(value)
         previous = value
     return np.array(values)
+
+
+def read_back_error(scene, obj, rotations: np.ndarray, root_translation: np.ndarray,
+                    frames: np.ndarray, samples: int = 10) -> tuple[float, float]:
+    """How exactly the keyed controls show the motion they were keyed with: at up to
+    `samples` of `frames`, the largest angle (degrees) between the SMPL world rotations
+    read back from the rig and the source's, on the joints with a control, and the largest
+    pelvis distance (metres, SMPL scale)."""
+    pick = np.unique(np.linspace(0, len(frames) - 1, min(samples, len(frames))).astype(int))
+    got, root = read_poses(scene, obj, np.asarray(frames)[pick])
+    joints = [SMPL_NAMES.index(j) for j in body_of(obj).controls]
+    a = smpl_world_rotations(got)[:, joints]
+    b = smpl_world_rotations(np.asarray(rotations)[pick])[:, joints]
+    cos = (np.trace(np.swapaxes(a, -1, -2) @ b, axis1=-2, axis2=-1) - 1) / 2
+    angle = float(np.degrees(np.arccos(np.clip(cos, -1, 1))).max())
+    return angle, float(np.linalg.norm(root - np.asarray(root_translation)[pick], axis=-1).max())

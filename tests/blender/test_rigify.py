@@ -246,9 +246,12 @@ def test_apply_motion_onto_selected_rigify_reports_it(registered, rig, walk):
     assert "left_hip:thigh_fk.L" in report["mapped"]
     from addon.apply import retarget_report
 
+    degrees, metres = report["read_back"]  # the keyed controls read back into SMPL
+    assert degrees < 0.2 and metres < 1e-3
     lines = retarget_report(rig)  # the Output panel's lines under the bone map
     assert lines == ["Rig: generated Rigify rig (FK controls", "keyed)", "Mapped: 20 joints",
-                     "Missing: spine1, spine2, left_hand,", "right_hand", "FK keys (no IK bake)"]
+                     "Missing: spine1, spine2, left_hand,", "right_hand", "FK keys (no IK bake)",
+                     f"Read back: {degrees:.2f} deg, {metres * 1000:.1f} mm"]
     assert all(len(line) <= 38 for line in lines)
     from types import SimpleNamespace
 
