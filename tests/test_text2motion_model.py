@@ -172,3 +172,12 @@ def test_the_shipped_model_is_small_credits_its_data_and_follows_the_text():
     travel = walk.root_translation[-1] - walk.root_translation[0]
     assert travel[2] > 1.0 and abs(travel[0]) < travel[2]  # forward: +Z, the start's facing
     assert np.abs(wave.root_translation[-1] - wave.root_translation[0]).max() < 0.5
+
+
+def test_resuming_a_finished_run_changes_nothing(run, clips):
+    out, path = run
+    before = read_checkpoint(path)[1]
+    train(CONFIG, TINY, out, clips=clips, resume=True, progress=False)
+    after = read_checkpoint(path)[1]
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[name], after[name]) for name in before)
