@@ -171,8 +171,12 @@ def write_motion_to_rig(obj: bpy.types.Object, mapping: dict[str, str], rotation
     # only the mapped bones are keyed: the others rest relative to their parents anyway
     index, mapped = {n: i for i, n in enumerate(rig["names"])}, set(mapping.values())
     keyed = [b for b in rig["names"] if b in mapped]
-    return key_bones(obj, keyed, quats[:, [index[b] for b in keyed]], mapping["pelvis"],
-                     location, frames_for(times, fps, start_frame), action_name)
+    action = key_bones(obj, keyed, quats[:, [index[b] for b in keyed]], mapping["pelvis"],
+                       location, frames_for(times, fps, start_frame), action_name)
+    from .rigify_motion import OFFSETS_KEY  # read back by rig_motion (Continue, Fill)
+
+    action[OFFSETS_KEY] = np.asarray(offsets, dtype=np.float64).ravel().tolist()
+    return action
 
 
 def _leg(heads: dict[str, np.ndarray], mapping: dict[str, str] | None) -> float:

@@ -11,8 +11,8 @@ from .axes import bone_to_smpl_rotations, smpl_to_bone_rotations
 from .keyframes import LINEAR, root_location, root_translation_of, scene_fps
 from .retarget import SMPL_NAMES
 
-NOT_SMPL = ("select an SMPL armature made by motionfield (24 SMPL bones) or a generated "
-            "Rigify rig")
+NOT_SMPL = ("select an SMPL armature made by motionfield (24 SMPL bones), a generated "
+            "Rigify rig, or a rig motionfield keyed through a bone map")
 
 
 def is_smpl_armature(obj) -> bool:
@@ -20,11 +20,17 @@ def is_smpl_armature(obj) -> bool:
             and all(name in obj.pose.bones for name in SMPL_NAMES))
 
 
-def _is_rigify(obj) -> bool:
-    """A generated Rigify rig: read from and keyed on its FK controls (rigify_motion)."""
-    from .rigify_motion import is_rigify
+def _own_rig(obj):
+    """The module that reads and keys the animator's own rig: rigify_motion for a generated
+    Rigify rig (its FK controls), rig_motion for a rig a bone-map retarget keyed; None for
+    an SMPL armature or anything else."""
+    from . import rig_motion, rigify_motion
 
-    return is_rigify(obj)
+    if is_smpl_armature(obj):
+        return None
+    if rigify_motion.is_rigify(obj):
+        return rigify_motion
+    return rig_motion if rig_motion.is_mapped_rig(obj) else None
 
 
 def keyed_range(obj) -> tuple[float, float]:
@@ -49,10 +55,8 @@ def read_smpl_poses(scene, obj, frames: np.ndarray) -> tuple[np.ndarray, np.ndar
     frame. The pose is read after Blender evaluates each frame, so it is what the viewport
     shows (F-curve interpolation, NLA). The scene's current frame is restored. A generated
     Rigify rig is read from its FK controls."""
-    if _is_rigify(obj):
-        from .rigify_motion import read_poses
-
-        return read_poses(scene, obj, frames)
+    if _own_rig(obj) is not None:
+        return _own_rig(obj).read_poses(scene, obj, frames)
     if not is_smpl_armature(obj):
         raise ValueError(NOT_SMPL)
     bones = [obj.pose.bones[n] for n in SMPL_NAMES]
@@ -74,7 +78,7 @@ def read_smpl_poses(scene, obj, frames: np.ndarray) -> tuple[np.ndarray, np.ndar
 def continue_request(scene, obj, history_seconds: float, seconds: float):
     """What the predict job needs to continue `obj` after its last key from the last
     `history_seconds` it shows: (params, arrays, first frame the answer's times count from)."""
-    if not (is_smpl_armature(obj) or _is_rigify(obj)):
+    if not (is_smpl_armature(obj) or _own_rig(obj) is not None):
         raise ValueError(NOT_SMPL)
     frames = history_frames(*keyed_range(obj), scene_fps(scene), history_seconds)
     if len(frames) < 2:
@@ -110,12 +114,10 @@ def apply_prediction(scene, obj, first_frame: float, arrays: dict, mode: str) ->
     """Key a predict result on `obj`'s action; its times count from `first_frame`. Both a
     continuation (after the last key) and a fill (between the keys) only add keys."""
     frames = first_frame + np.asarray(arrays["times"], dtype=np.float64) * scene_fps(scene)
-    if _is_rigify(obj):
-        from .rigify_motion import write_keys
-
-        return write_keys(obj, np.asarray(arrays["rotations"], dtype=np.float64),
-                          np.asarray(arrays["root_translation"], dtype=np.float64), frames,
-                          mode)
+    if _own_rig(obj) is not None:
+        return _own_rig(obj).write_keys(obj, np.asarray(arrays["rotations"], dtype=np.float64),
+                                        np.asarray(arrays["root_translation"],
+                                                   dtype=np.float64), frames, mode)
     write = append_keys if mode == "continue" else fill_keys
     return write(obj, np.asarray(arrays["rotations"], dtype=np.float64),
                  np.asarray(arrays["root_translation"], dtype=np.float64), frames)
@@ -131,11 +133,9 @@ def _bone_paths(j: int) -> list[tuple[str, int]]:
 def keyed_frames(obj) -> tuple[np.ndarray, np.ndarray]:
     """The frames where the armature's SMPL bones have keys (K,), and which bones have one
     at each (K, 24) of 0 and 1; a bone never keyed holds its pose, so it counts as seen.
-    A generated Rigify rig: the keys on its FK controls."""
-    if _is_rigify(obj):
-        from .rigify_motion import keyed_frames as rigify_keyed_frames
-
-        return rigify_keyed_frames(obj)
+    The animator's own rig (_own_rig): the keys on its controls or mapped bones."""
+    if _own_rig(obj) is not None:
+        return _own_rig(obj).keyed_frames(obj)
     if not is_smpl_armature(obj) or obj.animation_data is None or \
             obj.animation_data.action is None:
         raise ValueError(f"{NOT_SMPL}, with keys")

@@ -137,15 +137,15 @@ def body_of(obj) -> RigifyBody:
     return rigify_body(obj, None if flat is None else np.reshape(list(flat), (24, 3)))
 
 
-def _control_paths(obj, control: str) -> list[tuple[str, int]]:
-    """(data path, index) of the curves that key `control` in its rotation mode (the torso:
-    its location too)."""
+def _control_paths(obj, control: str, root: str = "torso") -> list[tuple[str, int]]:
+    """(data path, index) of the curves that key `control` in its rotation mode (the `root`
+    bone: its location too)."""
     mode = obj.pose.bones[control].rotation_mode
     channel, size = {"QUATERNION": ("rotation_quaternion", 4),
                      "AXIS_ANGLE": ("rotation_axis_angle", 4)}.get(mode, ("rotation_euler", 3))
     paths = [(f'pose.bones["{control}"].{channel}', i) for i in range(size)]
     return paths + ([(f'pose.bones["{control}"].location', i) for i in range(3)]
-                    if control == "torso" else [])
+                    if control == root else [])
 
 
 def keyed_frames(obj) -> tuple[np.ndarray, np.ndarray]:
@@ -202,7 +202,6 @@ def write_keys(obj, rotations: np.ndarray, root_translation: np.ndarray, frames:
     keys only where a curve has none; existing keys stay bit-identical. Rotations continue
     the curves' own values (quaternion hemisphere, Euler branch). Returns the frames keyed."""
     from .keyframes import _solve_controls
-    from .predict import _curves, _vectors, add_keys
 
     body = body_of(obj)
     targets, heads = control_goals(body, rotations, root_translation)
@@ -211,14 +210,25 @@ def write_keys(obj, rotations: np.ndarray, root_translation: np.ndarray, frames:
         if switch in obj.pose.bones and "IK_FK" in obj.pose.bones[switch]:
             obj.pose.bones[switch]["IK_FK"] = 1.0
     quats, location = _solve_controls(obj, order, targets, body.torso, heads)
+    return add_rotation_keys(obj, order, quats, body.torso, location, frames, mode)
+
+
+def add_rotation_keys(obj, bones: list[str], quats: np.ndarray, root: str,
+                      location: np.ndarray, frames: np.ndarray, mode: str) -> int:
+    """Add keys at `frames` to the rotation curves of `bones` (wxyz quats (T, B, 4), in each
+    bone's own rotation mode) and the `root` bone's location curves (T, 3): 'continue' after
+    every curve's last key (ValueError otherwise), 'fill' where a curve has no key; existing
+    keys stay bit-identical. Returns the number of frames keyed."""
+    from .predict import _curves, _vectors, add_keys
+
     curves = _curves(obj)
     added = np.zeros(len(frames), bool)
-    for b, control in enumerate(order):
-        paths = _control_paths(obj, control)
+    for b, control in enumerate(bones):
+        paths = _control_paths(obj, control, root)
         values = np.concatenate([_continued(obj, curves, control, paths, quats[:, b], frames,
                                             mode),
-                                 location if control == body.torso else np.zeros((len(frames),
-                                                                                   0))], 1)
+                                 location if control == root else np.zeros((len(frames), 0))],
+                                1)
         for k, (path, index) in enumerate(paths):
             curve = curves.find(path, index=index) or curves.new(path, index=index,
                                                                  action_group=control)
