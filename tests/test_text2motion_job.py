@@ -218,5 +218,5 @@ def test_schema_bounds_are_the_models_and_the_add_ons():
 
     params = t2m_job.JOB.params
     assert params["guidance"].default == infer.DEFAULT_GUIDANCE
-    assert params["seconds"].maximum == data.MAX_SECONDS == infer.MAX_SECONDS
+    assert params["seconds"].maximum == data.MAX_SECONDS == infer.MAX_SECONDS == 10
     assert params["seconds"].minimum == infer.MIN_SECONDS

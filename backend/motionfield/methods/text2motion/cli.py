@@ -7,6 +7,8 @@ import dataclasses
 import time
 from pathlib import Path
 
+from motionfield.methods.text2motion.config import DEFAULT_GUIDANCE, DEFAULT_STEPS
+
 
 def add_train(sub) -> None:
     from motionfield.methods.text2motion.config import TrainConfig
@@ -32,8 +34,6 @@ def add_train(sub) -> None:
 
 
 def add_commands(sub) -> None:
-    from motionfield.methods.text2motion.infer import DEFAULT_GUIDANCE, DEFAULT_STEPS
-
     p = sub.add_parser("generate", help="a sentence to SMPL motion (text2motion)")
     p.add_argument("prompt", help='what the person does, e.g. "a person walks happily"')
     p.add_argument("--seconds", type=float, default=4.0, help="duration, 1 to 10 s")

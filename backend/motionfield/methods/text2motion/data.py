@@ -25,12 +25,12 @@ import numpy as np
 from motionfield.body.rotations import quat_multiply, quat_rotate
 from motionfield.body.timing import parse_fps
 from motionfield.errors import DataError
+from motionfield.methods.text2motion.config import MAX_SECONDS
 
 SOURCES = ("bandai-namco-1", "bandai-namco-2", "ReActIdle")
 SPLITS = ("train", "val", "test", "val_novel", "test_novel")
 LICENCE = ("CC BY-NC 4.0 (Bandai Namco Research Motiondataset, non-commercial); "
            "MIT (ReActIdle, Atxa Landa et al.)")
-MAX_SECONDS = 10.0  # the longest training clip and the longest generated motion
 NOVEL_PAIRS = 7     # pairs held out per novel split
 SPLIT_RULE = (
     f"content x style pairs with at least 3 takes, ordered by sha256 of 'pair:content|style'; "

@@ -23,18 +23,19 @@ from motionfield.body.tokens import tokens_to_motion
 from motionfield.checkpoints import CheckpointError, read_checkpoint, shipped
 from motionfield.errors import Cancelled
 from motionfield.methods.text2motion import text
-from motionfield.methods.text2motion.config import ModelConfig
-from motionfield.methods.text2motion.data import MAX_SECONDS
+from motionfield.methods.text2motion.config import (  # noqa: F401  (DEFAULT_* re-exported)
+    DEFAULT_GUIDANCE,
+    DEFAULT_STEPS,
+    MAX_SECONDS,
+    MAX_STEPS,
+    MIN_SECONDS,
+    ModelConfig,
+)
 from motionfield.methods.text2motion.model import Decoder, Denoiser, cosine_schedule
 from motionfield.motion import Motion
 
 METHOD = "text2motion"
 SHIPPED = "nerm.safetensors"
-MIN_SECONDS = 1.0
-# guidance r as in NeRM: eps = r eps(text) + (1 - r) eps(null); 1 is no guidance
-DEFAULT_GUIDANCE = 2.5
-DEFAULT_STEPS = 20   # DDIM steps
-MAX_STEPS = 1000
 X0_CLIP = 6.0        # predicted clean latents kept within this many standard deviations
 
 

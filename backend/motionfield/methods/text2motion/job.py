@@ -28,12 +28,11 @@ from motionfield.methods.text2motion.cli_eval import (
     add_eval,  # noqa: F401
     add_train_baselines,
 )
+from motionfield.methods.text2motion.config import DEFAULT_GUIDANCE, MAX_SECONDS
 from motionfield.server.jobs import JobError, JobType, Param, Progress
 
 MAX_PROMPT = 300       # characters; the encoder reads 256 word pieces at most
-MAX_SECONDS = 10.0     # data.MAX_SECONDS (data.py pulls in scipy, which `info` must not)
 MAX_VARIATIONS = 8
-DEFAULT_GUIDANCE = 2.5  # infer.DEFAULT_GUIDANCE (infer pulls in torch, which `info` must not)
 MAX_SEED = 2**31 - 1    # Blender's IntProperty is 32-bit
 
 
