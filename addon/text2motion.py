@@ -170,7 +170,7 @@ class MOTIONFIELD_OT_text2motion(bpy.types.Operator):
                             description="how many different motions to make")
     seed: IntProperty(name="Seed", default=0, min=0, max=2**31 - 1,
                       description="the same seed and prompt give the same motions")
-    guidance: FloatProperty(name="Guidance", default=2.5, min=0.0, max=10.0,
+    guidance: FloatProperty(name="Guidance", default=4.0, min=0.0, max=10.0,
                             description="how closely to follow the prompt (1: the plain "
                                         "model, 0: ignore it, higher: closer, less varied)")
 

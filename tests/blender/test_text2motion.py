@@ -199,7 +199,7 @@ def test_the_section_draws_its_settings_and_feeds_generate(scene):
     from addon import schema
 
     group = schema.settings(bpy.context, "text2motion")
-    group.p_prompt, group.p_variations, group.p_guidance = "someone bows politely", 5, 4.0
+    group.p_prompt, group.p_variations, group.p_guidance = "someone bows politely", 5, 6.0
     items = list(drawn().walk())
     drawn_props = {item[1] for item in items if item[0] == "prop"}
     assert {schema.value_id(p) for p in ("prompt", "seconds", "variations", "seed",
@@ -207,5 +207,5 @@ def test_the_section_draws_its_settings_and_feeds_generate(scene):
     assert schema.value_id("fps") not in drawn_props  # the add-on fills it
     (generate,) = [item[3] for item in items if item[:2] == ("operator", "motionfield.text2motion")]
     assert (generate.prompt, generate.variations, generate.guidance) == (
-        "someone bows politely", 5, pytest.approx(4.0))
+        "someone bows politely", 5, pytest.approx(6.0))
     assert panels.panel_model(bpy.context)["variation"] is None  # nothing generated yet
