@@ -11,6 +11,7 @@ MIN_SECONDS, MAX_SECONDS = 1.0, 10.0  # also the longest training clip
 DEFAULT_GUIDANCE = 4.0  # r in NeRM's eps = r eps(text) + (1 - r) eps(null); 1 is none
 DEFAULT_STEPS = 20      # DDIM steps
 MAX_STEPS = 1000        # the noise schedule's length
+SHIPPED = "nerm.safetensors"  # in motionfield.assets/text2motion/
 
 
 @dataclass(frozen=True)

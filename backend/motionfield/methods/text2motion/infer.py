@@ -29,13 +29,13 @@ from motionfield.methods.text2motion.config import (  # noqa: F401  (DEFAULT_* r
     MAX_SECONDS,
     MAX_STEPS,
     MIN_SECONDS,
+    SHIPPED,
     ModelConfig,
 )
 from motionfield.methods.text2motion.model import Decoder, Denoiser, cosine_schedule
 from motionfield.motion import Motion
 
 METHOD = "text2motion"
-SHIPPED = "nerm.safetensors"
 X0_CLIP = 6.0        # predicted clean latents kept within this many standard deviations
 
 
