@@ -80,6 +80,31 @@ def bootstrap_ratio(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray], 
     return out
 
 
+def bootstrap_groups(sums: dict[str, np.ndarray], counts: dict[str, np.ndarray], seed: int,
+                     ratios: dict[str, tuple[str, str]] | None = None, draws: int = 2000
+                     ) -> dict:
+    """Means pooled over groups (takes, clips) with 95% bootstrap intervals that redraw the
+    groups with replacement, the same draws for every column: column k's mean is
+    sum(sums[k]) / sum(counts[k]), each (N,) over the N groups. `ratios` {name: (a, b)}
+    adds the paired ratio of column a's mean to column b's. {name: {"mean" or "ratio",
+    "low", "high"}}."""
+    groups = len(next(iter(sums.values())))
+    picks = np.random.default_rng(seed).integers(0, groups, (draws, groups))
+    means = {k: (v.sum() / counts[k].sum(), v[picks].sum(1) / np.maximum(counts[k][picks].sum(1),
+                                                                           1e-12))
+             for k, v in sums.items()}
+    out = {k: {"mean": float(point), **_interval(drawn)} for k, (point, drawn) in means.items()}
+    for name, (a, b) in (ratios or {}).items():
+        out[name] = {"ratio": float(means[a][0] / means[b][0]),
+                     **_interval(means[a][1] / means[b][1])}
+    return out
+
+
+def _interval(drawn: np.ndarray) -> dict:
+    low, high = np.percentile(drawn, [2.5, 97.5])
+    return {"low": float(low), "high": float(high)}
+
+
 def average(per_action: dict) -> dict:
     """Mean over actions of each column."""
     actions = list(per_action.values())
