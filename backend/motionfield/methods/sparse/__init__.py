@@ -1,0 +1,1 @@
+"""Head and hands to full body, online (HMD-NeMo style): see docs/sparse.md."""

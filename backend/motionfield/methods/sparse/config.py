@@ -1,0 +1,151 @@
+"""Sparse-tracking settings: dataclasses saved as JSON in the checkpoint's metadata, and the
+bounds one request may ask for. No torch here, so `info` and the CLI's parser stay fast."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+FPS = 30            # the rate the networks step at; inputs are resampled onto it
+MAX_SECONDS = 3600.0  # the longest tracking one job may solve
+SHIPPED = "hmdnemo.safetensors"   # in motionfield.assets/sparse/
+SHIPPED_BASELINE = "avatarposer.safetensors"
+DEVICES = ("head", "left_hand", "right_hand")
+SMPL_DEVICE_JOINTS = (15, 20, 21)  # SMPL head, left_wrist, right_wrist
+FEATURES = 18       # per device: position 3, rotation 6D 6, velocity 3, turn per second 6D 6
+UNSEEN = ("mask", "hold")
+
+
+@dataclass(frozen=True)
+class Headset:
+    """Where a headset's cameras see hands, and how well.
+
+    The volume is fixed to the head (SMPL head joint: forward +Z, up +Y): a wrist is seen
+    while its direction from the head lies within `horizontal_deg` of straight ahead to
+    either side, between `down_deg` below and `up_deg` above, and its distance is between
+    `near_m` and `far_m`. The defaults are close to a Quest 3's hand-tracking volume
+    (cameras angled down: wide to the sides and below, narrow above; arm's reach).
+    `view_pitch_deg`: the cameras look this far below the SMPL head joint's +Z, because the
+    retargeted head joint looks up where the face looks ahead (median 21-37 degrees up on
+    these sources); tracked head poses are converted the same way (io.py).
+    `noise_m`, `noise_deg`: Gaussian tracking noise on each seen hand (the head gets a
+    fifth); `dropouts_per_s` short losses of a seen hand lasting `dropout_s` (from, to).
+    """
+
+    horizontal_deg: float = 60.0
+    view_pitch_deg: float = 25.0
+    up_deg: float = 35.0
+    down_deg: float = 65.0
+    near_m: float = 0.1
+    far_m: float = 1.0
+    noise_m: float = 0.004
+    noise_deg: float = 1.5
+    dropouts_per_s: float = 0.15
+    dropout_s: tuple[float, float] = (0.1, 0.5)
+
+    def __post_init__(self):
+        bad = [f"{name}={getattr(self, name)}" for name in
+               ("horizontal_deg", "up_deg", "down_deg") if not 0 < getattr(self, name) <= 180]
+        if not 0 <= self.near_m < self.far_m:
+            bad.append(f"near_m={self.near_m}, far_m={self.far_m} (0 <= near < far)")
+        if min(self.noise_m, self.noise_deg, self.dropouts_per_s) < 0:
+            bad.append("noise and dropouts must be at least 0")
+        if not 0 < self.dropout_s[0] <= self.dropout_s[1]:
+            bad.append(f"dropout_s={self.dropout_s} (0 < shortest <= longest)")
+        if bad:
+            raise ValueError(f"bad headset settings: {', '.join(bad)}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Headset:
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown headset settings: {sorted(unknown)}")
+        return cls(**{**data, "dropout_s": tuple(data.get("dropout_s", cls.dropout_s))})
+
+
+HEADSET = Headset()
+CONTROLLERS = Headset(horizontal_deg=180.0, view_pitch_deg=0.0, up_deg=180.0,
+                      down_deg=180.0, near_m=0.0, far_m=1e3, noise_m=0.001, noise_deg=0.5,
+                      dropouts_per_s=0.0)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network's shape.
+
+    window : frames the causal encoder sees (the latest is the one answered)
+    width, layers, heads : the temporal transformer (causal attention over the window)
+    spatial : True: each device is a token (`spatial_width` values) and one attention layer
+        mixes the three per frame (HMD-NeMo's spatial encoder); False: the three devices'
+        features are concatenated into one vector per frame (AvatarPoser)
+    unseen : "mask": an unseen hand's features are replaced by a temporally adaptable mask
+        token (a learnt token plus a function of the time since the hand was last seen and
+        where it was, in the current head frame); "hold": the hand's last seen transform is
+        repeated with zero velocity (AvatarPoser fed with hand tracking)
+    """
+
+    window: int = 40
+    width: int = 128
+    layers: int = 2
+    heads: int = 4
+    spatial: bool = True
+    spatial_width: int = 64
+    unseen: str = "mask"
+
+    def __post_init__(self):
+        bad = [f"{name}={getattr(self, name)}" for name in ("window", "width", "layers", "heads",
+                                                  "spatial_width")
+               if getattr(self, name) < 1]
+        if self.width % self.heads or self.spatial_width % self.heads:
+            bad.append(f"width={self.width} and spatial_width={self.spatial_width} must be "
+                       f"multiples of heads={self.heads}")
+        if self.unseen not in UNSEEN:
+            bad.append(f"unseen={self.unseen!r} (one of {UNSEEN})")
+        if bad:
+            raise ValueError(f"bad model settings: {', '.join(bad)}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown model settings: {sorted(unknown)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run: `steps` of `batch` windows; `headset_share` of the windows see the
+    hands through the headset model (the rest as with controllers); `lead` frames before
+    each window tell when and where a hand was last seen; `velocity_weight` weighs the
+    joint velocity error against the position error."""
+
+    steps: int = 4000
+    batch: int = 48
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    headset_share: float = 0.7
+    lead: int = 60
+    velocity_weight: float = 0.5
+    checkpoint_every: int = 250
+
+    def __post_init__(self):
+        bad = [f"{name}={getattr(self, name)}" for name in
+               ("steps", "batch", "checkpoint_every") if getattr(self, name) < 1]
+        if self.lr <= 0 or self.weight_decay < 0 or self.velocity_weight < 0:
+            bad.append("lr above 0, weight_decay and velocity_weight at least 0")
+        if not 0 <= self.headset_share <= 1:
+            bad.append(f"headset_share={self.headset_share} (from 0 to 1)")
+        if self.lead < 0:
+            bad.append(f"lead={self.lead} (at least 0)")
+        if bad:
+            raise ValueError(f"bad training settings: {', '.join(bad)}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
