@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from motionfield.evaluation import bootstrap_ratio, evaluate, format_table, summary
+from motionfield.evaluation import (
+    bootstrap_columns,
+    bootstrap_ratio,
+    evaluate,
+    format_table,
+    summary,
+)
 
 
 def _windows():
@@ -35,6 +41,8 @@ def test_errors_are_per_horizon_per_action_under_each_condition():
     assert complete["hold"]["run"] == {"40": 2.0, "80": 4.0, "200": 10.0}
     assert complete["perfect"]["walk"] == {"40": 0.0, "80": 0.0, "200": 0.0}
     np.testing.assert_array_equal(out["per_window"]["hold"]["run"], [4.0, 4.0, 4.0])
+    np.testing.assert_array_equal(
+        out["per_window_horizons"]["complete"]["hold"]["run"]["200"], [10.0, 10.0, 10.0])
     assert set(out["results"]) == {"complete", "damaged"} and set(out["seconds"]) == {
         "hold", "perfect"}
     report = summary(out["results"])
@@ -57,3 +65,12 @@ def test_ratio_intervals_are_paired_over_windows():
                             theirs, 0, draws=500)
     for r in noisy.values():
         assert r["low"] < r["ratio"] < r["high"]
+
+
+def test_bootstrap_columns_compares_ours_with_each_other_method_per_column():
+    per_window = {"ours": {"a": {"80": np.array([1.0, 2.0]), "160": np.array([2.0, 2.0])}},
+                  "other": {"a": {"80": np.array([2.0, 4.0]), "160": np.array([1.0, 1.0])}}}
+    out = bootstrap_columns(per_window, "ours", 0)
+    assert set(out) == {"other"} and set(out["other"]) == {"80", "160"}
+    assert out["other"]["80"]["average"]["ratio"] == 0.5  # ours halves its error
+    assert out["other"]["160"]["a"] == {"ratio": 2.0, "low": 2.0, "high": 2.0}

@@ -30,14 +30,16 @@ def evaluate(windows: dict[str, np.ndarray], methods: dict[str, Callable],
              compare_ms: int = 400) -> dict:
     """{"results": {condition: {method: {action: {horizon_ms: error}}}}, "seconds": time
     each method took, "per_window": {method: {action: (B,) errors at `compare_ms`}}, complete
-    history}. Each condition hides (share of frames, share of entries) of the history with
-    a generator seeded with `seed` per action (`incomplete_mask`), the same for every
+    history, "per_window_horizons": {condition: {method: {action: {horizon_ms: (B,)
+    errors}}}}}. Each condition hides (share of frames, share of entries) of the history
+    with a generator seeded with `seed` per action (`incomplete_mask`), the same for every
     method."""
     future = slice(history, None)
     compare = horizon_frame(compare_ms, fps)
     results: dict = {c: {m: {} for m in methods} for c in conditions}
     seconds = {m: 0.0 for m in methods}
     per_window: dict = {m: {} for m in methods}
+    per_horizon: dict = {c: {m: {} for m in methods} for c in conditions}
     for action, win in windows.items():
         past = win[:, :history]
         for condition, (frame_drop, joint_drop) in conditions.items():
@@ -51,10 +53,15 @@ def evaluate(windows: dict[str, np.ndarray], methods: dict[str, Callable],
                 predicted, true = positions(pred, action, future)
                 row = per_horizon_mpjpe(predicted, true, fps, horizons_ms)
                 results[condition][name][action] = {str(h): e for h, e in row.items()}
+                per_horizon[condition][name][action] = {
+                    str(h): joint_errors(predicted[:, horizon_frame(h, fps)],
+                                         true[:, horizon_frame(h, fps)]).mean(axis=-1)
+                    for h in horizons_ms}
                 if condition == "complete":
                     per_window[name][action] = joint_errors(predicted[:, compare],
                                                             true[:, compare]).mean(axis=-1)
-    return {"results": results, "seconds": seconds, "per_window": per_window}
+    return {"results": results, "seconds": seconds, "per_window": per_window,
+            "per_window_horizons": per_horizon}
 
 
 def bootstrap_ratio(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray], seed: int,
@@ -90,7 +97,7 @@ def bootstrap_groups(sums: dict[str, np.ndarray], counts: dict[str, np.ndarray],
     "low", "high"}}."""
     groups = len(next(iter(sums.values())))
     picks = np.random.default_rng(seed).integers(0, groups, (draws, groups))
-    means = {k: (v.sum() / counts[k].sum(), v[picks].sum(1) / np.maximum(counts[k][picks].sum(1),
+    means = {k: (v.sum() / max(counts[k].sum(), 1e-12), v[picks].sum(1) / np.maximum(counts[k][picks].sum(1),
                                                                            1e-12))
              for k, v in sums.items()}
     out = {k: {"mean": float(point), **_interval(drawn)} for k, (point, drawn) in means.items()}
@@ -103,6 +110,18 @@ def bootstrap_groups(sums: dict[str, np.ndarray], counts: dict[str, np.ndarray],
 def _interval(drawn: np.ndarray) -> dict:
     low, high = np.percentile(drawn, [2.5, 97.5])
     return {"low": float(low), "high": float(high)}
+
+
+def bootstrap_columns(per_window: dict, ours: str, seed: int) -> dict:
+    """`ours` / each other method at every column (horizon, gap...), with bootstrap_ratio's
+    intervals: per_window {method: {action: {column: (B,) errors}}} ->
+    {other: {column: {action or "average": {"ratio", "low", "high"}}}}."""
+    mine = per_window[ours]
+    columns = next(iter(mine.values()))
+    return {other: {c: bootstrap_ratio({a: mine[a][c] for a in mine},
+                                       {a: table[a][c] for a in mine}, seed)
+                    for c in columns}
+            for other, table in per_window.items() if other != ours}
 
 
 def average(per_action: dict) -> dict:
