@@ -225,3 +225,12 @@ def test_a_csv_without_its_columns_is_refused(tmp_path):
     path.write_text("t,head_px\n0,1\n")
     with pytest.raises(tracking.TrackingError, match="missing columns"):
         tracking.read_tracking(path)
+
+
+def test_the_online_step_answers_as_the_whole_window_does():
+    model = SparsePoser(ModelConfig(**{**TINY.to_dict(), "layers": 2})).eval()
+    feats, seen, since = _inputs(8)
+    with torch.no_grad():
+        whole, last = model(feats, seen, since), model(feats, seen, since, last_only=True)
+    assert last.shape == (1, 1, 25, 6)
+    torch.testing.assert_close(last[:, 0], whole[:, -1], atol=1e-5, rtol=1e-5)

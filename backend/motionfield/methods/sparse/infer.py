@@ -57,8 +57,8 @@ class Solver:
             for s in range(0, frames, CHUNK):
                 part = slice(s, s + CHUNK)
                 pred = self.model(torch.from_numpy(feats[part]), torch.from_numpy(seen_w[part]),
-                                  torch.from_numpy(since_w[part]))
-                out[part] = pred[:, -1].numpy()
+                                  torch.from_numpy(since_w[part]), last_only=True)
+                out[part] = pred[:, 0].numpy()
         return to_world(out, yaw, origin)
 
 

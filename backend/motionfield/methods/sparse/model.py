@@ -58,8 +58,10 @@ class SparsePoser(nn.Module):
         causal = torch.triu(torch.full((config.window, config.window), float("-inf")), 1)
         self.register_buffer("causal", causal, persistent=False)
 
-    def forward(self, features: torch.Tensor, seen: torch.Tensor, since: torch.Tensor
-                ) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, seen: torch.Tensor, since: torch.Tensor,
+                last_only: bool = False) -> torch.Tensor:
+        """`last_only`: answer the window's last frame only, (B, 1, 25, 6): what an online
+        step needs; the last layer then attends from that frame alone (same result)."""
         frames = features.shape[1]
         x = (features - self.feature_mean) / self.feature_std
         if self.config.spatial:
@@ -71,11 +73,28 @@ class SparsePoser(nn.Module):
         else:
             h = self.flat(x.flatten(-2))
         h = h + self.position[:frames]
-        h = self.temporal(h, mask=self.causal[:frames, :frames])
+        if last_only:
+            h = self._last_frame(h)
+            features = features[:, -1:]
+        else:
+            h = self.temporal(h, mask=self.causal[:frames, :frames])
         out = self.decode(h)
         rot = out[..., :144].unflatten(-1, (24, 6)) + features.new_tensor(IDENTITY_6D)
         root = features[..., 0, :3] + out[..., 144:]  # relative to the head
         return torch.cat([rot, nn.functional.pad(root, (0, 3))[..., None, :]], dim=-2)
+
+    def _last_frame(self, h: torch.Tensor) -> torch.Tensor:
+        """The temporal encoder's code of the last frame: every layer but the last over all
+        frames (causally), the last one for the last frame's query alone."""
+        layers = self.temporal.layers
+        mask = self.causal[:h.shape[1], :h.shape[1]]
+        for layer in layers[:-1]:
+            h = layer(h, src_mask=mask)
+        last = layers[-1]
+        keys = last.norm1(h)
+        q = h[:, -1:]
+        q = q + last.self_attn(keys[:, -1:], keys, keys, need_weights=False)[0]
+        return q + last._ff_block(last.norm2(q))
 
     def _masked(self, tokens, x, seen, since):
         """Hand tokens of unseen frames replaced by their adapting mask tokens."""
