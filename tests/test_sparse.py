@@ -234,3 +234,20 @@ def test_the_online_step_answers_as_the_whole_window_does():
         whole, last = model(feats, seen, since), model(feats, seen, since, last_only=True)
     assert last.shape == (1, 1, 25, 6)
     torch.testing.assert_close(last[:, 0], whole[:, -1], atol=1e-5, rtol=1e-5)
+
+
+def test_a_stream_answers_frame_by_frame_what_the_whole_take_gives(tmp_path):
+    takes = sparse_synth.takes(2, 60)
+    path = train(TrainConfig(steps=2, batch=4, lead=10), TINY, tmp_path / "run", takes=takes,
+                 progress=False)
+    solver = infer.load(path)
+    take = takes[1]
+    rot, pos, seen = data.observe(np.random.default_rng(2), HEADSET, take.rot, take.pos)
+    seen[:7, 1] = False   # a hand unseen from the start: held at rest under the head
+    seen[20:35, 0] = False
+    whole = solver.solve(rot, pos, seen)
+    for solver_ in (solver, infer.Solver(None)):
+        stream = infer.Stream(solver_)
+        steps = np.stack([stream.step(rot[t], pos[t], seen[t]) for t in range(len(pos))])
+        np.testing.assert_allclose(steps, solver_.solve(rot, pos, seen), atol=1e-4)
+    assert np.abs(steps - whole).max() > 1e-3  # the standing body is not the network's

@@ -16,11 +16,13 @@ from motionfield.body.rotations import matrix_to_6d
 from motionfield.body.skeleton import smpl_skeleton
 from motionfield.body.tokens import ROOT_TOKEN, TOKENS, VALUES
 from motionfield.checkpoints import CheckpointError, read_checkpoint, shipped
-from motionfield.methods.sparse.config import SHIPPED, SMPL_DEVICE_JOINTS, ModelConfig
+from motionfield.methods.sparse.config import FPS, SHIPPED, SMPL_DEVICE_JOINTS, ModelConfig
 from motionfield.methods.sparse.features import (
     IDENTITY_6D,
+    MAX_SINCE,
     fill_unseen,
     heading,
+    rest_hands,
     to_world,
     window_inputs,
 )
@@ -62,6 +64,55 @@ class Solver:
         return to_world(out, yaw, origin)
 
 
+class Stream:
+    """The online solver: `step` takes one tracking frame (at config.FPS) and answers its
+    pose from it and the frames before it, the same pose `Solver.solve` gives that frame."""
+
+    def __init__(self, solver: Solver):
+        self.solver = solver
+        self.frames = 0
+        self.buffer: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.last_seen: tuple[np.ndarray, np.ndarray] | None = None  # hands' rot, pos
+        self.unseen_for = np.full(2, -1)  # frames since each hand was seen; -1: never
+
+    def step(self, rot: np.ndarray, pos: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        """rot (3, 3, 3), pos (3, 3), seen (2,) -> world tokens (25, 6)."""
+        rot, pos, since = self._held(np.asarray(rot, np.float32), np.asarray(pos, np.float32),
+                                     np.asarray(seen, bool))
+        if self.buffer is None:  # a stream begins as if its first frame had always been
+            self.buffer = tuple(np.repeat(a[None], self.solver.window + 1, axis=0)
+                                for a in (rot, pos, since))
+            self.seen = np.repeat(np.asarray(seen, bool)[None], self.solver.window, axis=0)
+        else:
+            self.buffer = tuple(np.concatenate([b[1:], a[None]])
+                                for b, a in zip(self.buffer, (rot, pos, since)))
+            self.seen = np.concatenate([self.seen[1:], np.asarray(seen, bool)[None]])
+        self.frames += 1
+        model = self.solver.model
+        if model is None:
+            return standing(rot, pos)
+        feats, yaw, origin = window_inputs(*self.buffer)
+        with torch.inference_mode():
+            out = model(torch.from_numpy(feats[None]), torch.from_numpy(self.seen[None]),
+                        torch.from_numpy(self.buffer[2][None, 1:]), last_only=True)
+        return to_world(out[0, 0].numpy(), yaw, origin)
+
+    def _held(self, rot, pos, seen):
+        """This frame with unseen hands held (features.fill_unseen, one frame at a time)."""
+        if self.last_seen is None:
+            self.last_seen = (rot[1:].copy(), pos[1:].copy())
+        self.unseen_for = np.where(seen, 0, np.where(self.unseen_for >= 0,
+                                                     self.unseen_for + 1, -1))
+        self.last_seen[0][seen], self.last_seen[1][seen] = rot[1:][seen], pos[1:][seen]
+        never = self.unseen_for < 0
+        rest = pos[0] + rest_hands() @ rot[0].T  # (2, 3)
+        held_rot, held_pos = rot.copy(), pos.copy()
+        held_rot[1:] = np.where(never[:, None, None], rot[0], self.last_seen[0])
+        held_pos[1:] = np.where(never[:, None], rest, self.last_seen[1])
+        since = np.where(never, MAX_SINCE, self.unseen_for / FPS).clip(0, MAX_SINCE)
+        return held_rot, held_pos, since.astype(np.float32)
+
+
 def standing(rot: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """The trivial baseline's tokens (..., 25, 6) for tracking frames (..., 3, 3, 3) /
     (..., 3, 3): every joint at rest, the body turned with the head's heading and placed so
@@ -96,7 +147,6 @@ def solve_tracking(solver: Solver, tracking, fps=None):
     the tracked span, each frame solved from the frames before it."""
     from motionfield.body.rotations import matrix_to_quat
     from motionfield.body.tokens import tokens_to_motion
-    from motionfield.methods.sparse.config import FPS
     from motionfield.methods.sparse.tracking import at_rate
     from motionfield.motion import Motion
 
