@@ -251,3 +251,28 @@ def test_a_stream_answers_frame_by_frame_what_the_whole_take_gives(tmp_path):
         steps = np.stack([stream.step(rot[t], pos[t], seen[t]) for t in range(len(pos))])
         np.testing.assert_allclose(steps, solver_.solve(rot, pos, seen), atol=1e-4)
     assert np.abs(steps - whole).max() > 1e-3  # the standing body is not the network's
+
+
+def test_the_body_is_made_to_meet_its_trackers_and_lets_go_smoothly():
+    from motionfield.body.rotations import matrix_to_6d, sixd_to_matrix
+    from motionfield.methods.sparse import reach
+    from motionfield.methods.sparse.eval import body
+
+    take = sparse_synth.takes(1, 90)[0]
+    rng = np.random.default_rng(0)
+    guess = take.tokens.copy()  # a network's guess: arms and head off, body 5 cm aside
+    turns = axis_angle_to_matrix(rng.normal(0, 0.3, (90, 5, 3)))
+    joints = [15, 16, 17, 18, 19]
+    guess[:, joints] = matrix_to_6d(turns @ sixd_to_matrix(guess[:, joints]))
+    guess[:, 24, :3] += [0.05, 0.0, 0.0]
+    rot, pos = take.rot.astype(np.float64), take.pos.astype(np.float64)
+    full = reach.reach(guess, rot, pos, np.ones((90, 2)))
+    local, joints_at = body(full)
+    assert np.linalg.norm(joints_at[:, [15, 20, 21]] - pos, axis=-1).max() < 2e-3
+    none = reach.reach(guess, rot, pos, np.zeros((90, 2)))
+    np.testing.assert_allclose(none[:, 16:22], guess[:, 16:22], atol=1e-5)  # arms as guessed
+    seen = np.ones((90, 2), bool)
+    seen[30:60, 0] = False
+    weight = reach.ramp(seen)
+    assert weight[29, 0] == 1.0 and weight[59, 0] == 0.0 and weight[89, 0] == 1.0
+    assert np.abs(np.diff(weight, axis=0)).max() <= 1 / (reach.RAMP_S * FPS) + 1e-9

@@ -27,6 +27,7 @@ from motionfield.methods.sparse.features import (
     window_inputs,
 )
 from motionfield.methods.sparse.model import SparsePoser
+from motionfield.methods.sparse.reach import ramp, reach
 
 METHOD = "sparse"
 CHUNK = 512  # windows per forward pass
@@ -34,11 +35,14 @@ CHUNK = 512  # windows per forward pass
 
 class Solver:
     """A trained network, or None for the trivial baseline (the rest pose, standing under
-    the head and turned with it)."""
+    the head and turned with it). With `meet_trackers` the network's body is then made to
+    meet the trackers (reach.py: the head as tracked, seen wrists by arm IK)."""
 
-    def __init__(self, model: SparsePoser | None, meta: dict | None = None):
+    def __init__(self, model: SparsePoser | None, meta: dict | None = None,
+                 meet_trackers: bool = True):
         self.model = model
         self.meta = meta or {}
+        self.meet_trackers = meet_trackers and model is not None
 
     @property
     def window(self) -> int:
@@ -61,7 +65,10 @@ class Solver:
                 pred = self.model(torch.from_numpy(feats[part]), torch.from_numpy(seen_w[part]),
                                   torch.from_numpy(since_w[part]), last_only=True)
                 out[part] = pred[:, 0].numpy()
-        return to_world(out, yaw, origin)
+        out = to_world(out, yaw, origin)
+        if self.meet_trackers:
+            out = reach(out, rot.astype(np.float64), pos.astype(np.float64), ramp(seen))
+        return out
 
 
 class Stream:
@@ -74,9 +81,11 @@ class Stream:
         self.buffer: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.last_seen: tuple[np.ndarray, np.ndarray] | None = None  # hands' rot, pos
         self.unseen_for = np.full(2, -1)  # frames since each hand was seen; -1: never
+        self.weight = np.zeros(2)  # the hands' share of reach.py's correction
 
     def step(self, rot: np.ndarray, pos: np.ndarray, seen: np.ndarray) -> np.ndarray:
         """rot (3, 3, 3), pos (3, 3), seen (2,) -> world tokens (25, 6)."""
+        tracked = (np.asarray(rot, np.float64)[None], np.asarray(pos, np.float64)[None])
         rot, pos, since = self._held(np.asarray(rot, np.float32), np.asarray(pos, np.float32),
                                      np.asarray(seen, bool))
         if self.buffer is None:  # a stream begins as if its first frame had always been
@@ -95,7 +104,11 @@ class Stream:
         with torch.inference_mode():
             out = model(torch.from_numpy(feats[None]), torch.from_numpy(self.seen[None]),
                         torch.from_numpy(self.buffer[2][None, 1:]), last_only=True)
-        return to_world(out[0, 0].numpy(), yaw, origin)
+        tokens = to_world(out[0, 0].numpy(), yaw, origin)
+        if not self.solver.meet_trackers:
+            return tokens
+        self.weight = ramp(np.asarray(seen, bool)[None], self.weight)[0]
+        return reach(tokens[None], *tracked, self.weight[None])[0]
 
     def _held(self, rot, pos, seen):
         """This frame with unseen hands held (features.fill_unseen, one frame at a time)."""
