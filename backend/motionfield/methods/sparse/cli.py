@@ -40,6 +40,8 @@ def add_eval(sub) -> None:
     p.add_argument("--baseline", help="the AvatarPoser-style checkpoint (default: shipped)")
     p.add_argument("--data", help="unpacked data folder (default: the unpacked archives)")
     p.add_argument("--json", help="write the full report here")
+    p.add_argument("--raw", action="store_true", help="the networks' bodies as they come, "
+                   "not made to meet the trackers (reach.py)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
     p.set_defaults(func=_eval)
 
@@ -95,9 +97,11 @@ def _eval(args: argparse.Namespace) -> int:
                "avatarposer": infer.load(Path(args.baseline) if args.baseline else
                                          shipped("sparse", SHIPPED_BASELINE)),
                "standing": infer.Solver(None)}
+    for solver in solvers.values():
+        solver.meet_trackers = solver.meet_trackers and not args.raw
     takes = data.load_takes(Path(args.data) if args.data else None, splits=(args.split,))
     report = evaluate(solvers, takes)
-    report["split"] = args.split
+    report["split"], report["meet_trackers"] = args.split, not args.raw
     report["models"] = {name: {k: s.meta.get(k) for k in ("model", "train", "data", "licence")}
                         for name, s in solvers.items() if s.model is not None}
     print(format_table(report))
