@@ -164,7 +164,7 @@ class MOTIONFIELD_OT_text2motion(bpy.types.Operator):
     # the text2motion job's bounds (a test holds them equal to its schema)
     prompt: StringProperty(name="Prompt", default="", maxlen=300,
                            description="what the motion shows, e.g. 'a person waves happily'")
-    seconds: FloatProperty(name="Seconds", default=4.0, min=1.0, max=10.0,
+    seconds: FloatProperty(name="Seconds", default=4.0, min=1.0, max=60.0,
                            description="how long the motion lasts")
     variations: IntProperty(name="Variations", default=3, min=1, max=8,
                             description="how many different motions to make")

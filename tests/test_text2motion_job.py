@@ -52,6 +52,9 @@ class Sampler:
 
         return self.model.generate(*args, progress=slowed, **kw)
 
+    def __getattr__(self, name):  # what a chained (over 10 s) request uses
+        return getattr(self.model, name)
+
 
 @pytest.fixture(scope="module")
 def served(model, tmp_path_factory):
@@ -97,6 +100,14 @@ def test_k_variations_at_29_97_on_one_timeline(served):
         assert np.abs(arrays["rotations"][a] - arrays["rotations"][b]).max() > 1e-3
     with pytest.raises(ValueError, match="3 motions"):
         results.motion_from_result(content, arrays)
+
+
+def test_over_ten_seconds_samples_are_chained(served):
+    client, _, _ = served
+    result = client.run("text2motion", _params(seconds=12.0, variations=1, fps=30.0),
+                        timeout=120)
+    assert result.content["frames"] == 361 and result.arrays["rotations"].shape == (1, 361, 24, 4)
+    assert np.isfinite(result.arrays["root_translation"]).all()
 
 
 def test_a_seed_gives_the_same_motions_at_any_framerate(served):
@@ -151,7 +162,7 @@ def test_client_run_saves_each_variation_as_generate_does(served, model_file, tm
     ({"variations": 9}, "'variations' must be at most 8"),
     ({"variations": 0}, "'variations' must be at least 1"),
     ({"seconds": 0.5}, "'seconds' must be at least 1"),
-    ({"seconds": 10.5}, "'seconds' must be at most 10"),
+    ({"seconds": 60.5}, "'seconds' must be at most 60"),
     ({"seed": -1}, "'seed' must be at least 0"),
     ({"guidance": 10.5}, "'guidance' must be at most 10"),
     ({"guidance": "high"}, "'guidance' must be a number"),
@@ -167,14 +178,22 @@ def test_bad_requests_are_refused_with_an_error_reply(served, change, message):
         client.run("text2motion", params, timeout=60)
 
 
-def test_the_largest_request_fits_one_result():
-    """8 variations of 10 s at 1000 fps: within the frame bound and one message."""
+def test_the_largest_request_fits_one_result_or_is_refused_before_sampling(served):
+    """8 variations of one 10 s sample at 1000 fps: within the frame bound and one message.
+    Longer (chained) requests past the bound are refused before the model is asked."""
+    from motionfield.methods.text2motion.config import MAX_SECONDS
     from motionfield.protocol import MAX_MESSAGE_BYTES
 
     params = t2m_job.JOB.params
-    frames = params["variations"].maximum * (params["seconds"].maximum * results.MAX_FPS + 1)
+    frames = params["variations"].maximum * (MAX_SECONDS * results.MAX_FPS + 1)
     results.check_frames(frames, 24, "text2motion")  # raises if not
     assert frames * (24 * 4 + 3) * 4 < MAX_MESSAGE_BYTES / 2
+    client, sampler, _ = served
+    sampler.steps.clear()
+    largest = _params(seconds=params["seconds"].maximum, variations=8, fps=1000.0)
+    with pytest.raises(BackendError, match="frames of 24 joints is more than one job"):
+        client.run("text2motion", largest, timeout=60)
+    assert not sampler.steps
 
 
 def test_a_cancel_mid_sampling_ends_the_job_as_cancelled(served):
@@ -214,9 +233,10 @@ def test_the_cli_offers_training_generation_and_evaluation():
 def test_schema_bounds_are_the_models_and_the_add_ons():
     """The job states bounds that live in modules `info` must not import (torch, scipy) and
     in the add-on's operator; they must agree."""
-    from motionfield.methods.text2motion import data, infer
+    from motionfield.methods.text2motion import chain, data, infer
 
     params = t2m_job.JOB.params
     assert params["guidance"].default == infer.DEFAULT_GUIDANCE
-    assert params["seconds"].maximum == data.MAX_SECONDS == infer.MAX_SECONDS == 10
+    assert data.MAX_SECONDS == infer.MAX_SECONDS == 10
+    assert params["seconds"].maximum == chain.MAX_CHAINED_SECONDS == 60
     assert params["seconds"].minimum == infer.MIN_SECONDS

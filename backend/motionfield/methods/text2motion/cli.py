@@ -36,7 +36,9 @@ def add_train(sub) -> None:
 def add_commands(sub) -> None:
     p = sub.add_parser("generate", help="a sentence to SMPL motion (text2motion)")
     p.add_argument("prompt", help='what the person does, e.g. "a person walks happily"')
-    p.add_argument("--seconds", type=float, default=4.0, help="duration, 1 to 10 s")
+    p.add_argument("--seconds", type=float, default=4.0,
+                   help="duration, 1 to 60 s (over 10 s: samples joined by the prediction "
+                        "method's fill)")
     p.add_argument("--fps", default="30",
                    help="output framerate, any positive number (23.976 and 29.97 are NTSC-exact)")
     p.add_argument("--seed", type=int, default=0)
@@ -110,6 +112,7 @@ def output_paths(output: str, samples: int) -> list[Path]:
 def _generate(args: argparse.Namespace) -> int:
     from motionfield.io.atomic import check_output
     from motionfield.io.bvh import write_bvh
+    from motionfield.methods.text2motion import chain
     from motionfield.methods.text2motion.infer import load
 
     if args.samples < 1:
@@ -119,8 +122,8 @@ def _generate(args: argparse.Namespace) -> int:
     model = load(Path(args.model) if args.model else None)
     began = time.perf_counter()
     for i, path in enumerate(paths):
-        motion = model.generate([args.prompt], args.seconds, args.fps, seed=args.seed + i,
-                                guidance=args.guidance, steps=args.steps)[0]
+        motion = chain.generate(model, args.prompt, args.seconds, args.fps,
+                                seed=args.seed + i, guidance=args.guidance, steps=args.steps)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix.lower() == ".npz":
             motion.save(path)

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 # What one request may ask for: the sampler, the job's schema and the CLI read these here
 # (this module imports no torch, so `info` and the CLI's parser stay fast)
-MIN_SECONDS, MAX_SECONDS = 1.0, 10.0  # also the longest training clip
+MIN_SECONDS, MAX_SECONDS = 1.0, 10.0  # one sample; also the longest training clip
+MAX_CHAINED_SECONDS = 60.0  # longer motion: samples chained (chain.py)
+BRIDGE_SECONDS = 1.0  # between chained samples, answered by the prediction method's fill
 DEFAULT_GUIDANCE = 4.0  # r in NeRM's eps = r eps(text) + (1 - r) eps(null); 1 is none
 DEFAULT_STEPS = 20      # DDIM steps
 MAX_STEPS = 1000        # the noise schedule's length

@@ -149,5 +149,10 @@ class Text2Motion:
 
     def motion(self, latent: torch.Tensor, times: np.ndarray, fps: Fraction | None) -> Motion:
         """One latent (1, latent) as a Motion on the shipped SMPL skeleton at `times`."""
+        return Motion(*self.poses(latent, times), times, smpl_skeleton(), fps)
+
+    def poses(self, latent: torch.Tensor, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One latent (1, latent) at (Q,) seconds, in any order: (Q, 24, 4) wxyz local
+        rotations and (Q, 3) root positions."""
         matrices, trans = tokens_to_motion(self.decode(latent, times)[0])
-        return Motion(matrix_to_quat(matrices), trans, times, smpl_skeleton(), fps)
+        return matrix_to_quat(matrices), trans

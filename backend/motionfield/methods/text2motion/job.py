@@ -19,6 +19,7 @@ from motionfield.methods.results import (
     motions_arrays,
     motions_content,
 )
+from motionfield.methods.text2motion import chain
 
 # the CLI's hooks (methods/__init__.py): `motionfield generate`, `eval text2motion`, and
 # `train` for the model and for the baselines
@@ -28,7 +29,11 @@ from motionfield.methods.text2motion.cli_eval import (
     add_eval,  # noqa: F401
     add_train_baselines,
 )
-from motionfield.methods.text2motion.config import DEFAULT_GUIDANCE, MAX_SECONDS
+from motionfield.methods.text2motion.config import (
+    DEFAULT_GUIDANCE,
+    MAX_CHAINED_SECONDS,
+    MAX_SECONDS,
+)
 from motionfield.server.jobs import JobError, JobType, Param, Progress
 
 MAX_PROMPT = 300       # characters; the encoder reads 256 word pieces at most
@@ -76,8 +81,9 @@ def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
             def sampled(step: int, total: int, k=k) -> None:  # raises Cancelled once cancelled
                 progress(k * total + step, count * total, "sampling")
 
-            motions += model.generate([prompt], params["seconds"], fps, seed=params["seed"] + k,
-                                      guidance=params["guidance"], progress=sampled)
+            motions.append(chain.generate(model, prompt, params["seconds"], fps,
+                                          seed=params["seed"] + k, guidance=params["guidance"],
+                                          progress=sampled))
     except MotionfieldError as e:  # not the server's Cancelled, which passes through
         raise JobError(str(e)) from None
     except ValueError as e:
@@ -97,8 +103,9 @@ JOB = TEXT2MOTION = JobType(
     params={
         "prompt": Param("string", f"what the motion shows, e.g. 'a person waves happily' "
                                   f"(at most {MAX_PROMPT} characters)"),
-        "seconds": Param("number", "how long the motion lasts", default=4.0, minimum=1.0,
-                         maximum=MAX_SECONDS),
+        "seconds": Param("number", f"how long the motion lasts (over {MAX_SECONDS:g} s: "
+                                   f"samples joined by the prediction method)", default=4.0,
+                         minimum=1.0, maximum=MAX_CHAINED_SECONDS),
         "variations": Param("integer", "how many different motions to make from the prompt",
                             default=3, minimum=1, maximum=MAX_VARIATIONS),
         "seed": Param("integer", "variation k is drawn with seed + k - 1: the same seed and "
