@@ -17,13 +17,20 @@ from motionfield.data.windows import interpolate_observed
 from motionfield.methods.predict.baselines import (
     SiMLPe,
     constant_velocity,
+    constant_velocity_at,
     cubic_interpolation,
     dct_matrix,
+    key_spans,
     zero_velocity,
 )
-from motionfield.methods.predict.config import ModelConfig, TrainConfig
+from motionfield.methods.predict.config import Handover, ModelConfig, TrainConfig
 from motionfield.methods.predict.data import CmuBenchmark
-from motionfield.methods.predict.infer import fill_field
+from motionfield.methods.predict.infer import (
+    continue_field,
+    fill_field,
+    fill_share,
+    predict_field,
+)
 from motionfield.methods.predict.model import MotionField, masked_ridge
 
 
@@ -141,18 +148,112 @@ def test_interpolation_baselines_pass_through_the_keys():
     assert cubic[0, 1, 0, 0] == pytest.approx(2.25)  # follows the parabola
 
 
-def test_filling_passes_through_every_observation():
+def test_masked_catmull_rom_runs_through_each_joints_own_keys():
+    rng = np.random.default_rng(1)
+    t = np.sort(rng.random(9)) * 2
+    keys = rng.normal(size=(3, 9, 4, 2))
+    mask = (rng.random((3, 9, 4)) > 0.4).astype(np.float32)
+    mask[0, :, 0] = 0.0  # never keyed: 0
+    mask[1, :, 1] = 0.0
+    mask[1, 4, 1] = 1.0  # one key: held
+    query = np.linspace(-0.5, 2.5, 40)
+    out = cubic_interpolation(t, keys, query, mask)
+    np.testing.assert_array_equal(out[0, :, 0], 0.0)
+    np.testing.assert_allclose(out[1, :, 1], np.broadcast_to(keys[1, 4, 1], (40, 2)))
+    for b, j in [(0, 1), (1, 2), (2, 3)]:
+        own = mask[b, :, j] > 0
+        alone = cubic_interpolation(t[own], keys[b:b + 1, own, j:j + 1], query)
+        np.testing.assert_allclose(out[b, :, j], alone[0, :, 0], atol=1e-12)
+
+
+def test_key_spans_are_the_gaps_between_a_joints_own_keys():
+    t = np.array([0.0, 0.1, 0.3, 0.4])
+    mask = np.ones((1, 4, 2))
+    mask[0, 1:3, 1] = 0.0  # joint 1 skips the middle keys
+    gaps, skipped = key_spans(t, mask, np.array([-0.1, 0.05, 0.2, 0.35, 0.5]))
+    np.testing.assert_allclose(gaps[0, :, 0], [np.inf, 0.1, 0.2, 0.1, np.inf])
+    np.testing.assert_allclose(gaps[0, :, 1], [np.inf, 0.4, 0.4, 0.4, np.inf])
+    np.testing.assert_array_equal(skipped[0, :, 1], [False, True, True, True, False])
+    assert not skipped[0, :, 0].any()
+
+
+def test_constant_velocity_carries_each_joint_on_from_its_last_two_observations():
+    t = np.arange(5.0)
+    values = np.stack([t, 2 * t], -1)[None, :, None, :].repeat(3, axis=2)  # (1, 5, 3, 2)
+    mask = np.ones((1, 5, 3))
+    mask[0, 3:, 1] = 0.0  # joint 1 last seen at t = 2
+    mask[0, :, 2] = 0.0
+    mask[0, 0, 2] = 1.0  # joint 2 seen once: held
+    out = constant_velocity_at(t, values, mask, np.array([5.0, 6.0]))
+    np.testing.assert_allclose(out[0, :, 0], [[5, 10], [6, 12]])
+    np.testing.assert_allclose(out[0, :, 1], [[5, 10], [6, 12]])
+    np.testing.assert_allclose(out[0, :, 2], 0.0)
+    full = constant_velocity_at(t, values, np.ones((1, 5, 3)), np.arange(5.0, 8.0))
+    np.testing.assert_allclose(full, constant_velocity(values, 3))
+
+
+def _small_field():
     torch.manual_seed(0)
-    model = MotionField(ModelConfig(joints=3, dims=2, hidden=16, basis=4, features=8,
-                                    field_width=16)).eval()
+    return MotionField(ModelConfig(joints=3, dims=2, hidden=16, basis=4, features=8,
+                                   field_width=16)).eval()
+
+
+def test_filling_passes_through_every_observation():
+    model = _small_field()
     t_obs = np.linspace(-1.0, 0.0, 6)
     values = np.random.default_rng(0).normal(size=(2, 6, 3, 2)).astype(np.float32)
     mask = np.ones((2, 6, 3), np.float32)
     mask[1, 2, 0] = 0.0
-    out = fill_field(model, t_obs, values, mask, t_obs)
-    seen = mask > 0
-    np.testing.assert_allclose(out[seen], values[seen], atol=1e-5)
-    assert not np.allclose(out[1, 2, 0], values[1, 2, 0])  # the hidden entry is inferred
+    for handover in (Handover(), Handover(fill_weights=(0.3, 0.5, 0.2))):
+        out = fill_field(model, t_obs, values, mask, t_obs, handover)
+        seen = mask > 0
+        np.testing.assert_allclose(out[seen], values[seen], atol=1e-5)
+        assert not np.allclose(out[1, 2, 0], values[1, 2, 0])  # the hidden entry is inferred
+
+
+def test_fill_hands_over_between_the_spline_and_the_field_by_gap():
+    model = _small_field()
+    t_obs = np.array([-0.8, -0.6, -0.4, 0.0])  # gaps of 200, 200 and 400 ms
+    values = np.random.default_rng(2).normal(size=(1, 4, 3, 2)).astype(np.float32)
+    mask = np.ones((1, 4, 3), np.float32)
+    query = np.array([-0.7, -0.5, -0.2])
+    spline = cubic_interpolation(t_obs, values, query)
+    field = fill_field(model, t_obs, values, mask, query)  # the field alone: share 1
+    handover = Handover(fill_gaps_s=(0.2, 0.4), fill_weights=(0.0, 0.5))
+    out = fill_field(model, t_obs, values, mask, query, handover)
+    np.testing.assert_allclose(out[:, :2], spline[:, :2], atol=1e-6)  # 200 ms: the spline
+    np.testing.assert_allclose(out[:, 2], 0.5 * (spline[:, 2] + field[:, 2]), atol=1e-5)
+    # between the chosen gaps the share is interpolated, and a joint skipping keys takes
+    # its own share
+    mask[0, 1:3, 2] = 0.0
+    share = fill_share(Handover(fill_gaps_s=(0.2, 0.4), fill_weights=(0.0, 0.5),
+                                skipped_key_weight=0.9), t_obs, mask, np.array([-0.7, -0.1]))
+    np.testing.assert_allclose(share[0, :, 0], [0.0, 0.5], atol=1e-9)
+    np.testing.assert_allclose(share[0, 0, 2], 0.9)
+
+
+def test_continuation_leaves_the_last_key_with_its_velocity_then_hands_over():
+    model = _small_field()
+    t_obs = np.linspace(-0.4, 0.0, 11)
+    values = np.random.default_rng(3).normal(size=(2, 11, 3, 2)).astype(np.float32)
+    mask = np.ones((2, 11, 3), np.float32)
+    query = np.array([0.01, 0.05, 0.1, 0.2])
+    field = predict_field(model, t_obs, values, mask, query)
+    velocity = constant_velocity_at(t_obs, values, mask, query)
+    out = continue_field(model, t_obs, values, mask, query, Handover(velocity_blend_s=0.1))
+    np.testing.assert_allclose(out[:, 0], 0.9 * velocity[:, 0] + 0.1 * field[:, 0], atol=1e-5)
+    np.testing.assert_allclose(out[:, 1], 0.5 * (velocity[:, 1] + field[:, 1]), atol=1e-5)
+    np.testing.assert_allclose(out[:, 2:], field[:, 2:], atol=1e-6)
+    np.testing.assert_array_equal(continue_field(model, t_obs, values, mask, query), field)
+
+
+@pytest.mark.parametrize("settings", [{"fill_weights": (0.5, 1.2, 0.3)},
+                                      {"fill_gaps_s": (0.2, 0.1, 0.4)},
+                                      {"fill_gaps_s": (0.1,)}, {"velocity_blend_s": -0.1},
+                                      {"skipped_key_weight": -0.5}])
+def test_impossible_handovers_are_refused(settings):
+    with pytest.raises(ValueError):
+        Handover(**settings)
 
 
 def test_cmu_test_windows_follow_ltd(data_root):
@@ -543,7 +644,18 @@ def test_eval_cli_on_a_folder_of_bvh_writes_the_table(data_root, tmp_path):
     for condition in ("complete", "missing_joints_30"):  # keys 120, 200, 400 ms apart
         for method in ("ours", "linear", "cubic"):
             assert set(table["fill"][condition]["average"][method]) == {"120", "200", "400"}
+        # ours against Catmull-Rom at each gap, with its paired bootstrap interval
+        cubic = table["intervals"][f"fill_{condition}"]["cubic"]["400"]["average"]
+        assert cubic["low"] <= cubic["ratio"] <= cubic["high"]
+        ratio = table["fill"][condition]["average"]["ours"]["400"] / table["fill"][
+            condition]["average"]["cubic"]["400"]
+        assert cubic["ratio"] == pytest.approx(ratio, rel=1e-4)
+    for other in ("zero_velocity", "constant_velocity", "simlpe"):  # at every horizon
+        assert set(table["intervals"]["complete"][other]) == set(table["ours"])
+    assert table["handover"]["velocity_blend_s"] > 0  # the smpl field's, from validation
     assert main(["eval", "predict", "--data", str(tmp_path / "nothing")]) == 2
+    assert main(["eval", "predict", "--data", str(tmp_path / "clips"), "--split",
+                 "validation"]) == 2  # a folder is scored whole
 
 
 def test_model_settings_from_the_command_line_are_typed_and_checked():

@@ -67,13 +67,17 @@ def add_train(sub) -> None:
 def add_eval(sub) -> None:
     p = sub.add_parser("predict", help="MPJPE per horizon: ours against the baselines")
     p.add_argument("--data", required=True,
-                   help="the unpacked cmu_mocap folder, or any folder of BVH files")
+                   help="the unpacked cmu_mocap folder, a set the smpl field trains on "
+                   "(bandai-namco-1, bandai-namco-2: its held-out clips, by --split), or any "
+                   "folder of BVH files")
     p.add_argument("--json", help="write the full table here")
     p.add_argument("--model", help="our checkpoint (default: the shipped one for the data)")
     p.add_argument("--simlpe", help="the siMLPe checkpoint (default: the shipped one)")
     p.add_argument("--split", choices=("test", "validation"), default="test",
                    help="CMU benchmark: the test windows (the published protocol) or the "
-                   "validation windows, for models trained with --hold-out-validation")
+                   "validation windows, for models trained with --hold-out-validation; a "
+                   "named set: its test or validation clips")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
     p.set_defaults(func=_eval)
 
 
@@ -134,13 +138,17 @@ def _typed(kind, value: str):
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from motionfield.methods.predict.eval import format_table, run
+    import torch
 
-    out = run(Path(args.data), Path(args.json) if args.json else None,
+    from motionfield.methods.predict.eval import SETS, format_table, run
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = run(args.data, Path(args.json) if args.json else None,
               Path(args.model) if args.model else None,
               Path(args.simlpe) if args.simlpe else None, args.split)
     print(out["protocol"])
-    if out["split"] == "validation":
+    if out["split"] == "validation" and out["data"] not in SETS:
         print("Windows drawn the same way from the validation files (one training file of "
               "each test action, held out from both models' training), not the test files.")
     print(format_table(out))

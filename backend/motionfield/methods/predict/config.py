@@ -64,6 +64,51 @@ class ModelConfig:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class Handover:
+    """Where the field meets the classic curves at inference (infer.fill_field,
+    infer.continue_field), chosen per shipped field on a validation split.
+
+    fill_gaps_s, fill_weights : the field's share beside a Catmull-Rom spline through the
+        keys, for a gap of that many seconds between a joint's keys (interpolated between
+        the gaps, held beyond them). The fill is the spline plus that share of the field's
+        own departure from a spline through the field's values at the keys: 1 is the field
+        pinned to the keys, 0 the spline; every share passes through the keys.
+    skipped_key_weight : the share instead where the joint's gap skips keys it is hidden
+        in: there the other joints' keys tell the field what a joint's own curve cannot.
+    velocity_blend_s : a continuation starts as each joint's constant-velocity extrapolation
+        (from its last two observations) and hands over to the field linearly over this
+        many seconds (0: the field from the first frame).
+    """
+
+    fill_gaps_s: tuple[float, ...] = (0.12, 0.2, 0.4)
+    fill_weights: tuple[float, ...] = (1.0, 1.0, 1.0)
+    skipped_key_weight: float = 1.0
+    velocity_blend_s: float = 0.0
+
+    def __post_init__(self):
+        gaps, weights = self.fill_gaps_s, self.fill_weights
+        increasing = all(a < b for a, b in zip(gaps, gaps[1:]))
+        if not gaps or len(gaps) != len(weights) or not increasing:
+            raise ValueError("fill_gaps_s must increase and match fill_weights in length")
+        shares = (*weights, self.skipped_key_weight)
+        if any(not 0.0 <= w <= 1.0 for w in shares) or self.velocity_blend_s < 0:
+            raise ValueError("fill weights are shares from 0 to 1; velocity_blend_s is >= 0")
+
+
+# The handover of each task's shipped field, chosen on Bandai Namco 2's validation split
+# (benchmarks/choose_predict_handover.py; docs/predict.md). The `cmu` field has none: it
+# was trained on the benchmark's validation files, so nothing could be chosen for it
+# without the test windows; it answers with the field alone.
+FIELD_ALONE = Handover()
+HANDOVERS = {"smpl": Handover(fill_gaps_s=(0.12, 0.2, 0.4), fill_weights=(0.3, 0.4, 0.3),
+                              skipped_key_weight=0.6, velocity_blend_s=0.12)}
+
+
+def handover_for(task: str) -> Handover:
+    return HANDOVERS.get(task, FIELD_ALONE)
+
+
 # Options tried and not kept (docs/predict_history.md tells how they did; git keeps their code),
 # each with the value that meant "off": saved settings may still name them at that value.
 REMOVED_MODEL_OPTIONS = {"dropout": 0.0, "mirror_code": False, "refiner_history": False}

@@ -11,17 +11,22 @@ Ours sees only what is observed; the baselines get the gaps filled by linear int
 first ("repair, then predict"). Filling (in-betweening): in the same 50 history frames only
 every 3rd, 5th or 10th frame is kept as a key (120, 200, 400 ms apart, the last frame always
 kept), the keys complete or with 30% of their (key, joint) entries hidden (the last key
-whole); MPJPE over the frames after the first key that are not keys; ours (`fill_field`, the
-field pinned to every key) against linear and Catmull-Rom interpolation of each joint's keys.
+whole); MPJPE over the frames after the first key that are not keys; ours (`fill_field`
+with the checkpoint's handover, config.HANDOVERS) against linear and Catmull-Rom
+interpolation of each joint's keys. Ours / each other method at every horizon and gap comes
+with a 95% paired bootstrap interval over each action's windows (10,000 draws).
 
-Any folder of BVH files: each file retargeted onto SMPL (shipped skeleton), resampled to
+Any folder of BVH files, or the held-out clips of a set the `smpl` field trains on (its
+validation or test split): each file retargeted onto SMPL (shipped skeleton), resampled to
 25 fps, 8 windows of 50 + 25 frames per file drawn, predicted and filled as above; the
 `smpl` checkpoints; MPJPE in millimetres over the 24 SMPL joints after forward kinematics
-on the shipped skeleton, root translation included; an "action" is the file's folder.
+on the shipped skeleton, root translation included; an "action" is the file's folder (a
+set's clips: their content label).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +38,7 @@ from motionfield.methods.predict.baselines import (
     cubic_interpolation,
     zero_velocity,
 )
+from motionfield.methods.predict.config import handover_for
 from motionfield.methods.predict.data import (
     CMU_SEED,
     CMU_TARGET_FRAMES,
@@ -41,13 +47,13 @@ from motionfield.methods.predict.data import (
 )
 from motionfield.methods.predict.infer import (
     Checkpoint,
+    continue_field,
     fill_field,
     load_checkpoint,
-    predict_field,
     predict_simlpe,
     shipped_checkpoint,
 )
-from motionfield.metrics import mpjpe
+from motionfield.metrics import joint_errors
 
 HORIZONS_MS = (80, 160, 320, 400, 560, 1000)
 HISTORY = 50
@@ -62,6 +68,10 @@ PUBLISHED = {
 PROTOCOL = __doc__.split("\n\n")[1].replace("\n", " ")
 FOLDER_PROTOCOL = __doc__.split("\n\n")[2].replace("\n", " ")
 RATIOS = {"ours_vs_simlpe_400ms": "ours / siMLPe at 400 ms"}
+# The sets the `smpl` field trains on (their training split): their held-out clips by
+# --split. Bandai Namco 2's validation clips decide the handover (config.HANDOVERS).
+SETS = {name: {"validation": "val", "test": "test"}
+        for name in ("bandai-namco-1", "bandai-namco-2")}
 
 
 def methods(ours: Checkpoint, simlpe: Checkpoint | None, fallback: np.ndarray) -> dict:
@@ -70,8 +80,10 @@ def methods(ours: Checkpoint, simlpe: Checkpoint | None, fallback: np.ndarray) -
     t_obs = (np.arange(HISTORY) - (HISTORY - 1)) * dt
     t_query = np.arange(1, future + 1) * dt
 
+    handover = handover_for(ours.meta["task"])
+
     def field(history, mask):
-        return predict_field(ours.model, t_obs, history, mask, t_query)
+        return continue_field(ours.model, t_obs, history, mask, t_query, handover)
 
     def repaired(fn):
         return lambda history, mask: fn(repair(history, mask, fallback), future)
@@ -86,8 +98,10 @@ def methods(ours: Checkpoint, simlpe: Checkpoint | None, fallback: np.ndarray) -
 def fill_methods(ours: Checkpoint) -> dict:
     """Each method as (t_keys (K,), keys (B, K, J, D), mask (B, K, J), t (N,)) ->
     (B, N, J, D)."""
+    handover = handover_for(ours.meta["task"])
+
     def field(t_keys, keys, mask, t):
-        return fill_field(ours.model, t_keys, keys, mask, t)
+        return fill_field(ours.model, t_keys, keys, mask, t, handover)
 
     def cubic(t_keys, keys, mask, t):
         return cubic_interpolation(t_keys, keys, t, mask)
@@ -101,27 +115,39 @@ def key_frames(frames: int, spacing: int) -> np.ndarray:
 
 
 def evaluate_fill(windows: dict[str, np.ndarray], ours: Checkpoint,
-                  positions: evaluation.Positions) -> dict:
-    """{condition: {method: {action: {spacing_ms: mm}}}}: the history's in-betweens from
-    sparse keys, complete or missing 30% of their joint entries."""
+                  positions: evaluation.Positions) -> tuple[dict, dict]:
+    """The history's in-betweens from sparse keys, complete or missing 30% of their joint
+    entries: ({condition: {method: {action: {spacing_ms: mm}}}}, the same with each
+    window's error (B,) for the bootstrap)."""
     table = fill_methods(ours)
     t = (np.arange(HISTORY) - (HISTORY - 1)) * ours.frame_time  # 0 = the last key
     results: dict = {c: {m: {} for m in table} for c in FILL_CONDITIONS}
+    per_window: dict = {c: {m: {} for m in table} for c in FILL_CONDITIONS}
     for action, win in windows.items():
-        rng = np.random.default_rng(CMU_SEED)
-        for spacing in KEY_SPACINGS:
-            keys = key_frames(HISTORY, spacing)
-            between = np.setdiff1d(np.arange(keys[0], HISTORY), keys)
-            ms = str(int(round(spacing * ours.frame_time * 1000)))
-            for condition, joint_drop in FILL_CONDITIONS.items():
-                mask = incomplete_mask(rng, len(win), len(keys), win.shape[2], 0.0, joint_drop)
-                mask[:, -1] = 1.0  # the last key is whole
-                for name, method in table.items():
-                    filled = method(t[keys], win[:, keys], mask, t)
-                    predicted, true = positions(filled, action, slice(0, HISTORY))
-                    err = mpjpe(predicted[:, between], true[:, between])
-                    results[condition][name].setdefault(action, {})[ms] = err
-    return results
+        for ms, condition, keys, between, mask in fill_cases(win, ours.frame_time):
+            for name, method in table.items():
+                filled = method(t[keys], win[:, keys], mask, t)
+                predicted, true = positions(filled, action, slice(0, HISTORY))
+                errors = joint_errors(predicted[:, between], true[:, between])
+                results[condition][name].setdefault(action, {})[ms] = float(errors.mean())
+                per_window[condition][name].setdefault(action, {})[ms] = errors.mean(axis=(1, 2))
+    return results, per_window
+
+
+def fill_cases(windows: np.ndarray, frame_time: float):
+    """The filling tests of one action's windows (B, F, J, D): for each key spacing and
+    condition, (spacing in ms as text, condition, key frames, frames between the keys,
+    mask (B, keys, J) of the kept entries), masks drawn from a generator seeded per action."""
+    rng = np.random.default_rng(CMU_SEED)
+    for spacing in KEY_SPACINGS:
+        keys = key_frames(HISTORY, spacing)
+        between = np.setdiff1d(np.arange(keys[0], HISTORY), keys)
+        ms = str(int(round(spacing * frame_time * 1000)))
+        for condition, joint_drop in FILL_CONDITIONS.items():
+            mask = incomplete_mask(rng, len(windows), len(keys), windows.shape[2], 0.0,
+                                   joint_drop)
+            mask[:, -1] = 1.0  # the last key is whole
+            yield ms, condition, keys, between, mask
 
 
 def evaluate(windows: dict[str, np.ndarray], ours: Checkpoint, simlpe: Checkpoint | None,
@@ -136,11 +162,15 @@ def evaluate(windows: dict[str, np.ndarray], ours: Checkpoint, simlpe: Checkpoin
     table = methods(ours, simlpe, ours.model.mean_pose.numpy())
     out = evaluation.evaluate(windows, table, positions, HISTORY, 1 / ours.frame_time,
                               HORIZONS_MS, conditions, CMU_SEED)
-    out["fill"] = evaluate_fill(windows, ours, positions)
+    out["fill"], fill_windows = evaluate_fill(windows, ours, positions)
     per_window = out.pop("per_window")
     if "simlpe" in per_window and "complete" in conditions:
         out["ours_vs_simlpe"] = evaluation.bootstrap_ratio(per_window["ours"],
                                                            per_window["simlpe"], CMU_SEED)
+    windows_by_condition = {**out.pop("per_window_horizons"),
+                            **{f"fill_{c}": v for c, v in fill_windows.items()}}
+    out["intervals"] = {c: evaluation.bootstrap_columns(v, "ours", CMU_SEED)
+                        for c, v in windows_by_condition.items()}
     return out
 
 
@@ -159,15 +189,14 @@ def evaluate_cmu(data: Path, ours: Checkpoint, simlpe: Checkpoint | None,
     return evaluate(windows, ours, simlpe, positions, conditions)
 
 
-def evaluate_folder(folder: Path, ours: Checkpoint, simlpe: Checkpoint | None,
-                    conditions: dict = CONDITIONS) -> dict:
-    """Any folder of BVH files (see the module notes)."""
+def evaluate_smpl(windows: dict[str, np.ndarray], ours: Checkpoint,
+                  simlpe: Checkpoint | None, conditions: dict = CONDITIONS) -> dict:
+    """SMPL token windows {action: (B, 75, 25, 6)} (see the module notes)."""
     import torch
 
     from motionfield.body.tokens import SmplLoss
 
     forward_kinematics = SmplLoss().positions
-    windows = bvh_folder_windows(folder)
 
     def millimetres(tokens):
         with torch.no_grad():
@@ -181,24 +210,45 @@ def evaluate_folder(folder: Path, ours: Checkpoint, simlpe: Checkpoint | None,
 
 def bvh_folder_windows(folder: Path) -> dict[str, np.ndarray]:
     """{folder name: (B, 75, 25, 6)} SMPL token windows, 8 per file longer than 3 s."""
-    from motionfield.body.tokens import clip_tokens
     from motionfield.data.build import build, load_set
-    from motionfield.methods.predict.tasks import SMPL_FPS
 
     data = load_set(build(str(folder), progress=True))
-    out: dict[str, list] = {}
-    for i, clip in enumerate(data.clips):
-        tokens = clip_tokens(data, i, SMPL_FPS)
-        if len(tokens) > HISTORY + CMU_TARGET_FRAMES:
-            folder_name = clip["labels"].get("folder", ".")
-            action = "all" if folder_name in ("", ".") else folder_name
-            out.setdefault(action, []).append(ltd_windows(tokens, HISTORY))
+    out = smpl_windows(data, range(len(data.clips)), "folder")
     if not out:
         raise ValueError(f"{folder}: no BVH file holds more than 3 s (75 frames at 25 fps)")
-    return {a: np.concatenate(w) for a, w in out.items()}
+    return out
 
 
-def report(raw: dict, ours_path: Path, simlpe_path: Path | None, benchmark: bool) -> dict:
+def set_windows(source: str, split: str) -> dict[str, np.ndarray]:
+    """{content: (B, 75, 25, 6)} windows of the `split` clips ("val" or "test") of a named
+    set that the `smpl` field's training split comes from (data.build's split rule)."""
+    from motionfield.data.build import build, load_set
+
+    data = load_set(build(source, progress=True))
+    out = smpl_windows(data, data.split(split), "content")
+    if not out:
+        raise ValueError(f"{source}: no {split} clip holds more than 3 s")
+    return out
+
+
+def smpl_windows(data, clips, label: str) -> dict[str, np.ndarray]:
+    """8 windows of 50 + 25 frames at 25 fps from each of a built set's `clips` longer
+    than that, grouped by the clip label `label` ("all" where it has none)."""
+    from motionfield.body.tokens import clip_tokens
+    from motionfield.methods.predict.tasks import SMPL_FPS
+
+    out: dict[str, list] = {}
+    for i in clips:
+        tokens = clip_tokens(data, i, SMPL_FPS)
+        if len(tokens) > HISTORY + CMU_TARGET_FRAMES:
+            name = str(data.clips[i]["labels"].get(label, ""))
+            out.setdefault(name if name not in ("", ".") else "all", []).append(
+                ltd_windows(tokens, HISTORY))
+    return {a: np.concatenate(w) for a, w in sorted(out.items())}
+
+
+def report(raw: dict, ours_path: Path, simlpe_path: Path | None, benchmark: bool,
+           task: str) -> dict:
     """The JSON the CLI writes: each method -> {horizon_ms: mm} averaged over the actions
     (complete history); per-action, incomplete-history and filling tables under their own
     keys (evaluation.summary)."""
@@ -211,21 +261,26 @@ def report(raw: dict, ours_path: Path, simlpe_path: Path | None, benchmark: bool
     out["seconds"] = raw["seconds"]
     if "ours_vs_simlpe" in raw:
         out["ours_vs_simlpe_400ms"] = raw["ours_vs_simlpe"]
+    out["intervals"] = raw["intervals"]
+    out["handover"] = dataclasses.asdict(handover_for(task))
     return out
 
 
-def run(data: Path, json_out: Path | None = None, model: Path | None = None,
+def run(data: str | Path, json_out: Path | None = None, model: Path | None = None,
         simlpe: Path | None = None, split: str = "test") -> dict:
     """Evaluate on the CMU benchmark folder (the unpacked cmu_mocap, or the folder above
-    it), its test or validation windows, or on any folder of BVH files."""
+    it), its test or validation windows; on the test or validation clips of a named set
+    (SETS); or on any folder of BVH files."""
+    named = str(data) in SETS
     data = Path(data)
-    if not data.is_dir():
-        raise ValueError(f"{data}: not a folder")
+    if not named and not data.is_dir():
+        raise ValueError(f"{data}: not a folder, nor one of the sets {', '.join(SETS)}")
     if (data / "cmu_mocap" / "skeleton.json").exists():
         data = data / "cmu_mocap"
-    benchmark = (data / "skeleton.json").exists()
-    if split != "test" and not benchmark:
-        raise ValueError("--split validation is for the CMU benchmark folder")
+    benchmark = not named and (data / "skeleton.json").exists()
+    if split != "test" and not (benchmark or named):
+        raise ValueError("--split validation is for the CMU benchmark folder or a named set; "
+                         "a folder of BVH files is scored whole")
     task = "cmu" if benchmark else "smpl"
     ours_path = Path(model) if model else shipped_checkpoint(task)
     simlpe_path = Path(simlpe) if simlpe else shipped_checkpoint(f"{task}-simlpe")
@@ -234,10 +289,13 @@ def run(data: Path, json_out: Path | None = None, model: Path | None = None,
         for path, checkpoint in ((ours_path, ours), (simlpe_path, baseline)):
             _check_split(path, checkpoint, split)
         raw = evaluate_cmu(data, ours, baseline, split=split)
+    elif named:
+        raw = evaluate_smpl(set_windows(str(data), SETS[str(data)][split]), ours, baseline)
     else:
-        raw = evaluate_folder(data, ours, baseline)
-    out = report(raw, ours_path, simlpe_path, benchmark)
-    out["split"] = split if benchmark else "folder"
+        raw = evaluate_smpl(bvh_folder_windows(data), ours, baseline)
+    out = report(raw, ours_path, simlpe_path, benchmark, ours.meta["task"])
+    out["data"] = str(data)
+    out["split"] = split if benchmark or named else "folder"
     if json_out:
         evaluation.write_report(out, json_out)
     return out
@@ -252,5 +310,13 @@ def _check_split(path: Path, checkpoint: Checkpoint, split: str) -> None:
 
 
 def format_table(out: dict) -> str:
-    """The averages as a plain-text table, ours and the baselines, each condition."""
-    return evaluation.format_table(out, RATIOS)
+    """The averages as a plain-text table, ours and the baselines, each condition, then
+    ours / each other method with its 95% paired bootstrap interval."""
+    lines = [evaluation.format_table(out, RATIOS)]
+    for condition, table in out.get("intervals", {}).items():
+        lines.append(f"-- ours / other, {condition} (95% paired bootstrap interval)")
+        for other, columns in table.items():
+            cells = [f"{c} {r['average']['ratio']:.3f} [{r['average']['low']:.3f}, "
+                     f"{r['average']['high']:.3f}]" for c, r in columns.items()]
+            lines.append(f"{other:<20}" + "  ".join(cells))
+    return "\n".join(lines)

@@ -14,9 +14,18 @@ import torch
 
 from motionfield.body.tokens import ROOT_TOKEN, motion_to_tokens
 from motionfield.checkpoints import CheckpointError, read_checkpoint, shipped
-from motionfield.data.windows import interpolate_observed
-from motionfield.methods.predict.baselines import SiMLPe
-from motionfield.methods.predict.config import ModelConfig
+from motionfield.methods.predict.baselines import (
+    SiMLPe,
+    constant_velocity_at,
+    cubic_interpolation,
+    key_spans,
+)
+from motionfield.methods.predict.config import (
+    FIELD_ALONE,
+    Handover,
+    ModelConfig,
+    handover_for,
+)
 from motionfield.methods.predict.model import MotionField
 
 METHOD = "predict"
@@ -116,16 +125,46 @@ def predict_field(model: MotionField, t_obs: np.ndarray, values: np.ndarray,
 
 
 def fill_field(model: MotionField, t_obs: np.ndarray, values: np.ndarray, mask: np.ndarray,
-               t_query: np.ndarray) -> np.ndarray:
-    """Values at t_query inside the observed span: the fitted field plus its residual at the
-    observations interpolated linearly, so the answer passes through every observation (not
-    only the last) and keeps the field's shape between them.
+               t_query: np.ndarray, handover: Handover = FIELD_ALONE) -> np.ndarray:
+    """Values at t_query inside the observed span: a Catmull-Rom spline through each
+    joint's observations plus, for the gap the query is in, `handover`'s share of the
+    fitted field's departure from the spline through its own values at the observations.
+    Every share passes through every observation; share 1 is the field with its residual
+    at the observations splined in, share 0 the spline.
     t_obs (N,), values (B, N, J, D), mask (B, N, J), t_query (Q,) -> (B, Q, J, D)."""
     t_obs, t_query = np.asarray(t_obs), np.asarray(t_query)
     out = predict_field(model, t_obs, values, mask, np.concatenate([t_obs, t_query]))
     count = len(t_obs)
-    residual = np.where(mask[..., None] > 0, values - out[:, :count], 0.0).astype(np.float32)
-    return out[:, count:] + interpolate_observed(t_obs, residual, mask, t_query)
+    field_at_keys = np.where(mask[..., None] > 0, out[:, :count], 0.0)
+    departure = out[:, count:] - cubic_interpolation(t_obs, field_at_keys, t_query, mask)
+    spline = cubic_interpolation(t_obs, values, t_query, mask)
+    share = fill_share(handover, t_obs, mask, t_query)
+    return (spline + share[..., None] * departure).astype(np.float32)
+
+
+def fill_share(handover: Handover, t_obs: np.ndarray, mask: np.ndarray,
+               t_query: np.ndarray) -> np.ndarray:
+    """(B, Q, J) the field's share in fill_field at each query time and joint."""
+    gaps, skipped = key_spans(t_obs, mask, t_query)
+    whole = np.interp(np.minimum(gaps, 1e9), handover.fill_gaps_s, handover.fill_weights)
+    return np.where(skipped, handover.skipped_key_weight, whole)
+
+
+def continue_field(model: MotionField, t_obs: np.ndarray, values: np.ndarray,
+                   mask: np.ndarray, t_query: np.ndarray,
+                   handover: Handover = FIELD_ALONE) -> np.ndarray:
+    """The field's continuation after time 0 (the last observation), starting as each
+    joint's constant-velocity extrapolation and handed over to the field linearly over
+    `handover.velocity_blend_s`: a continuation leaves the last key with its velocity.
+    t_obs (N,), values (B, N, J, D), mask (B, N, J), t_query (Q,) seconds after 0 ->
+    (B, Q, J, D)."""
+    field = predict_field(model, t_obs, values, mask, t_query)
+    blend = handover.velocity_blend_s
+    if blend == 0.0:
+        return field
+    velocity = constant_velocity_at(t_obs, values, mask, t_query)
+    share = np.clip(np.asarray(t_query, dtype=np.float64) / blend, 0.0, 1.0)
+    return (velocity + share[None, :, None, None] * (field - velocity)).astype(np.float32)
 
 
 @torch.inference_mode()
@@ -159,7 +198,8 @@ def continue_smpl(checkpoint: Checkpoint, rotations: np.ndarray, root_translatio
     Complete observations are resampled onto the training grid (25 fps ending at the last
     observation, the last `history` frames); incomplete ones are used at their own times.
     The field passes through each joint's last observation, so a continuation starts
-    exactly where the keys end.
+    exactly where the keys end; it leaves them with their last velocity and hands over to
+    the field as the task's handover says (continue_field, config.HANDOVERS).
     """
     from motionfield.body.rotations import matrix_to_quat, sixd_to_matrix
     from motionfield.body.skeleton import smpl_skeleton
@@ -181,7 +221,8 @@ def continue_smpl(checkpoint: Checkpoint, rotations: np.ndarray, root_translatio
         grid = times[keep]
         tokens = motion_to_tokens(rotations[keep], root_translation[keep])
         mask = np.concatenate([joint_mask[keep], joint_mask[keep, :1]], 1).astype(np.float32)
-    out = predict_field(checkpoint.model, grid - now, tokens[None], mask[None], query - now)[0]
+    out = continue_field(checkpoint.model, grid - now, tokens[None], mask[None], query - now,
+                         handover_for(checkpoint.meta["task"]))[0]
     rot = matrix_to_quat(sixd_to_matrix(out[:, :24].astype(np.float64)))
     return rot, out[:, ROOT_TOKEN, :3].astype(np.float64)
 
@@ -190,7 +231,8 @@ def fill_smpl(checkpoint: Checkpoint, rotations: np.ndarray, root_translation: n
               times: np.ndarray, query: np.ndarray,
               joint_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """SMPL motion at `query` times inside the observed span (gaps between keys filled,
-    hidden joints completed), through every observation (`fill_field`). The observations
+    hidden joints completed), through every observation (`fill_field` with the task's
+    handover between the spline and the field, config.HANDOVERS). The observations
     are used at their own times; each stretch of 0.75 history is answered by the field fitted
     on the history window that ends at the stretch's end, so keys on both sides of a gap
     count. Queries after the last observation are refused: continue_smpl answers those."""
@@ -220,6 +262,7 @@ def fill_smpl(checkpoint: Checkpoint, rotations: np.ndarray, root_translation: n
         seen = (times >= start - 1e-9) & (times <= end + 1e-9)
         if todo.any():
             out[todo] = fill_field(checkpoint.model, times[seen] - end, tokens[seen][None],
-                                   mask[seen][None], query[todo] - end)[0]
+                                   mask[seen][None], query[todo] - end,
+                                   handover_for(checkpoint.meta["task"]))[0]
     rot = matrix_to_quat(sixd_to_matrix(out[:, :24].astype(np.float64)))
     return rot, out[:, ROOT_TOKEN, :3].astype(np.float64)
