@@ -1,6 +1,7 @@
 """Fill Between Keys in real Blender against a real backend: sparse keys of a real walk get
 every frame between them keyed, the animator's keys stay as they were, and the filled
-motion is closer to the capture than Blender's own interpolation of those keys."""
+motion is closer to the capture than Blender's own interpolation of those keys, linear or
+Bezier."""
 
 from __future__ import annotations
 
@@ -25,15 +26,19 @@ def _keys(curve) -> np.ndarray:
     return co.reshape(-1, 2)
 
 
-def _keep_only(curve, frames: np.ndarray) -> None:
-    """Delete the curve's keys at frames not in `frames`."""
+def _keep_only(curve, frames: np.ndarray, interpolation: str) -> None:
+    """Delete the curve's keys at frames not in `frames`; the rest interpolate LINEAR (as
+    imported) or BEZIER with Blender's default automatic clamped handles (a cubic through
+    the keys, as an animator's curves usually are)."""
     co = _keys(curve)
     kept = co[np.isin(np.round(co[:, 0]), frames)]
     points = curve.keyframe_points
     points.clear()
     points.add(len(kept))
     points.foreach_set("co", kept.ravel())
-    points.foreach_set("interpolation", [1] * len(kept))  # LINEAR, as imported
+    for point in points:
+        point.interpolation = interpolation
+        point.handle_left_type = point.handle_right_type = "AUTO_CLAMPED"
     curve.update()
 
 
@@ -46,14 +51,15 @@ def _joint_track(scene, obj, frames) -> np.ndarray:
     return np.array(out)
 
 
-def test_fill_keys_every_frame_between_sparse_keys(imported_walk):
+@pytest.mark.parametrize("interpolation", ["LINEAR", "BEZIER"])
+def test_fill_keys_every_frame_between_sparse_keys(imported_walk, interpolation):
     scene, obj = imported_walk
     first, last = (int(round(f)) for f in obj.animation_data.action.frame_range)
     frames = np.arange(first, last + 1)
     truth = _joint_track(scene, obj, frames)
     kept = frames[(frames - first) % KEY_SPACING == 0]
     for curve in _curves(obj):
-        _keep_only(curve, kept)
+        _keep_only(curve, kept, interpolation)
     before = {c.data_path + str(c.array_index): _keys(c) for c in _curves(obj)}
     every_field = key_snapshot(obj)
     blender = _joint_track(scene, obj, frames)  # Blender interpolating the sparse keys
@@ -78,7 +84,7 @@ def test_fill_keys_every_frame_between_sparse_keys(imported_walk):
 def test_fill_refuses_an_armature_with_one_keyed_frame(imported_walk):
     scene, obj = imported_walk
     for curve in _curves(obj):
-        _keep_only(curve, np.array([1]))
+        _keep_only(curve, np.array([1]), "LINEAR")
     with pytest.raises(RuntimeError, match="at least two frames"):
         bpy.ops.motionfield.fill()
 
@@ -90,7 +96,7 @@ def test_the_api_fills_and_continues_headless(imported_walk):
     first, last = (int(round(f)) for f in obj.animation_data.action.frame_range)
     kept = np.arange(first, last + 1, KEY_SPACING)
     for curve in _curves(obj):
-        _keep_only(curve, kept)
+        _keep_only(curve, kept, "LINEAR")
     assert api.fill_between_keys(obj) == kept[-1] - first + 1 - len(kept)
     assert api.continue_motion(obj, seconds=0.5, fps=60) == 30
     xs = _keys(_curves(obj)[0])[:, 0]
