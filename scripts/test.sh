@@ -7,4 +7,4 @@ PY=${PYTHON:-python3.11}
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'
 .venv/bin/ruff check backend addon tests benchmarks docs
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q --durations=20 "$@"  # the slowest, to keep CI short
