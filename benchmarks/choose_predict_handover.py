@@ -2,10 +2,11 @@
 share beside a Catmull-Rom spline when filling, per gap between keys and where a joint
 skips keys, and how long a continuation blends from constant velocity into the field.
 
-Only validation clips are read (Bandai Namco 2's `val` split by default: never trained
-on, and no test clip). The windows, keys and masks are those of `motionfield eval predict`
-(eval.fill_cases); errors are MPJPE in mm after forward kinematics, averaged over the
-contents as the evaluation averages them.
+Only validation clips are read: the `val` split of both sets the field trains on (Bandai
+Namco 1 and 2; never trained on, and no test clip), pooled. The windows, keys and masks
+are those of `motionfield eval predict` (eval.fill_cases); errors are MPJPE in mm after
+forward kinematics, averaged over the contents of both sets (each set's content its own
+group, as the evaluation averages over contents).
 
 * Fill: the fill is the spline plus a share of the field's departure from it
   (infer.fill_field), linear in the share, so each candidate is the spline plus share x
@@ -16,7 +17,7 @@ contents as the evaluation averages them.
 * Continuation: the blend length, among 0 to 320 ms, with the least error averaged over
   the 25 predicted frames (each frame counted once), complete history.
 
-    python benchmarks/choose_predict_handover.py [--data bandai-namco-2] [--threads 1]
+    python benchmarks/choose_predict_handover.py [--data bandai-namco-1 bandai-namco-2]
 """
 
 from __future__ import annotations
@@ -128,20 +129,23 @@ def choose_blend(model, windows: dict, frame_time: float) -> tuple[float, dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default="bandai-namco-2", choices=tuple(predict_eval.SETS))
+    parser.add_argument("--data", nargs="+", default=list(predict_eval.SETS),
+                        choices=tuple(predict_eval.SETS))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default="benchmarks/results/predict_handover_val.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     checkpoint = load_checkpoint(shipped_checkpoint("smpl"))
-    windows = predict_eval.set_windows(args.data, "val")
+    windows = {f"{name}/{content}": w for name in args.data
+               for content, w in predict_eval.set_windows(name, "val").items()}
     dt = checkpoint.frame_time
     blend, blend_scores = choose_blend(checkpoint.model, windows, dt)
     parts = fill_parts(checkpoint.model, windows, dt)
     gaps = sorted({p["ms"] for p in parts}, key=int)
     handover, fill_scores = choose_fill(parts, gaps)
     handover = dataclasses.replace(handover, velocity_blend_s=blend)
-    return report({"data": f"{args.data}, val split", "windows": sum(map(len, windows.values())),
+    return report({"data": f"{', '.join(args.data)}: val split",
+                   "windows": sum(map(len, windows.values())),
                    "chosen": dataclasses.asdict(handover),
                    "fill_mm_by_share": fill_scores,
                    "continuation_mm_by_blend_ms": blend_scores}, args.json)

@@ -69,7 +69,7 @@ PROTOCOL = __doc__.split("\n\n")[1].replace("\n", " ")
 FOLDER_PROTOCOL = __doc__.split("\n\n")[2].replace("\n", " ")
 RATIOS = {"ours_vs_simlpe_400ms": "ours / siMLPe at 400 ms"}
 # The sets the `smpl` field trains on (their training split): their held-out clips by
-# --split. Bandai Namco 2's validation clips decide the handover (config.HANDOVERS).
+# --split. Their validation clips decide the handover (config.HANDOVERS).
 SETS = {name: {"validation": "val", "test": "test"}
         for name in ("bandai-namco-1", "bandai-namco-2")}
 
