@@ -97,8 +97,8 @@ def bootstrap_groups(sums: dict[str, np.ndarray], counts: dict[str, np.ndarray],
     "low", "high"}}."""
     groups = len(next(iter(sums.values())))
     picks = np.random.default_rng(seed).integers(0, groups, (draws, groups))
-    means = {k: (v.sum() / max(counts[k].sum(), 1e-12), v[picks].sum(1) / np.maximum(counts[k][picks].sum(1),
-                                                                           1e-12))
+    means = {k: (v.sum() / max(counts[k].sum(), 1e-12),
+                 v[picks].sum(1) / np.maximum(counts[k][picks].sum(1), 1e-12))
              for k, v in sums.items()}
     out = {k: {"mean": float(point), **_interval(drawn)} for k, (point, drawn) in means.items()}
     for name, (a, b) in (ratios or {}).items():

@@ -97,9 +97,9 @@ class Handover:
 
 
 # The handover of each task's shipped field, chosen on the validation clips of Bandai Namco
-# 1 and 2, pooled (benchmarks/choose_predict_handover.py; docs/predict.md). The `cmu` field has none: it
-# was trained on the benchmark's validation files, so nothing could be chosen for it
-# without the test windows; it answers with the field alone.
+# 1 and 2, pooled (benchmarks/choose_predict_handover.py; docs/predict.md). The `cmu` field
+# has none: it was trained on the benchmark's validation files, so nothing could be chosen
+# for it without the test windows; it answers with the field alone.
 FIELD_ALONE = Handover()
 HANDOVERS = {"smpl": Handover(fill_gaps_s=(0.12, 0.2, 0.4), fill_weights=(0.3, 0.4, 0.2),
                               skipped_key_weight=0.5, velocity_blend_s=0.12)}
