@@ -1,0 +1,120 @@
+"""The sparse job and `motionfield solve-sparse` with the shipped model: tracked head and
+hands become a body whose head and wrists follow them; OpenXR and SMPL inputs agree; bad
+requests and files are refused by name; one request through a real server and client."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import sparse_synth
+
+from motionfield import methods
+from motionfield.cli import main
+from motionfield.client import BackendError, Client
+from motionfield.methods.sparse import data, tracking
+from motionfield.methods.sparse.config import HEADSET
+from motionfield.methods.sparse.eval import body
+from motionfield.motion import Motion
+from motionfield.protocol import new_key
+from motionfield.server.app import Server
+from motionfield.server.jobs import JobError
+
+JOB = methods.job_type("sparse")
+
+
+@pytest.fixture(scope="module")
+def track() -> tracking.Tracking:
+    """8 s of a made-up walk at 30 fps through the headset: hands come and go."""
+    take = sparse_synth.takes(1, 240)[0]
+    rot, pos, seen = data.observe(np.random.default_rng(5), HEADSET, take.rot, take.pos)
+    assert 0.1 < seen.mean() < 0.9
+    return tracking.Tracking(np.arange(240) / 30.0, rot, pos, seen)
+
+
+def _arrays(track: tracking.Tracking, space: str = "smpl") -> dict[str, np.ndarray]:
+    from motionfield.body.rotations import matrix_to_quat
+
+    if space == "openxr":
+        pos, xyzw = tracking.to_openxr(track)
+        quats = xyzw[..., [3, 0, 1, 2]]
+    else:
+        pos, quats = track.pos, matrix_to_quat(track.rot.astype(np.float64))
+    return {"times": track.times, "positions": pos, "orientations": quats,
+            "tracked": track.seen.astype(np.uint8)}
+
+
+def _run(arrays: dict, **params) -> tuple[dict, dict]:
+    return JOB.run(JOB.validate(params, arrays), arrays, lambda *a: None)
+
+
+def _devices(content: dict, arrays: dict) -> np.ndarray:
+    from motionfield.methods.results import motion_from_result
+
+    motion = motion_from_result(content, arrays)
+    return motion.joint_positions()[:, [15, 20, 21]]
+
+
+def test_the_body_follows_the_tracked_head_and_seen_hands(track):
+    content, arrays = _run(_arrays(track), space="smpl", fps=30.0)
+    assert content["frames"] == 240 and "CC BY-NC" in content["licence"]
+    joints = _devices(content, arrays)
+    error = np.linalg.norm(joints - track.pos, axis=-1)
+    assert error[:, 0].max() < 1e-3              # the head, metres
+    assert error[:, 1:][track.seen].mean() < 0.02  # hands while seen
+
+
+def test_openxr_and_smpl_inputs_give_one_body_at_any_rate(track):
+    smpl = _run(_arrays(track), space="smpl", fps=30.0)[1]
+    openxr = _run(_arrays(track, "openxr"), space="openxr", fps=30.0)[1]
+    np.testing.assert_allclose(openxr["root_translation"], smpl["root_translation"], atol=1e-3)
+    content, arrays = _run(_arrays(track), space="smpl", fps=59.94)
+    assert content["fps"] == "60000/1001" and content["frames"] == int(7.966 * 59.94) + 1
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a.pop("tracked"), "'tracked'"),
+    (lambda a: a.update(positions=a["positions"][:, :2]), "positions must be"),
+    (lambda a: a["times"].__setitem__(5, 0.0), "strictly increasing"),
+    (lambda a: a["positions"].__setitem__((3, 0, 1), np.nan), "finite"),
+    (lambda a: a.update(tracked=a["tracked"] * 3), "0/1"),
+])
+def test_bad_arrays_are_refused_by_name(track, change, message):
+    arrays = {k: np.array(v, copy=True) for k, v in _arrays(track).items()}
+    change(arrays)
+    with pytest.raises(JobError, match=message):
+        _run(arrays, space="smpl", fps=30.0)
+
+
+def test_solve_sparse_writes_a_bvh_and_refuses_a_bad_file(track, tmp_path, capsys):
+    source = tracking.write_tracking_json(tmp_path / "take.json", track)
+    assert main(["solve-sparse", str(source), "-o", str(tmp_path / "body.npz"),
+                 "--fps", "24"]) == 0
+    motion = Motion.load(tmp_path / "body.npz")
+    assert float(motion.fps) == 24 and abs(motion.duration - 7.958) < 0.05
+    assert main(["solve-sparse", str(source), "-o", str(tmp_path / "body.bvh")]) == 0
+    assert (tmp_path / "body.bvh").read_text().startswith("HIERARCHY")
+    (tmp_path / "bad.json").write_text('{"format": "motionfield-tracking", "version": 1}')
+    with pytest.raises(SystemExit, match="frames"):
+        main(["solve-sparse", str(tmp_path / "bad.json"), "-o", str(tmp_path / "x.npz")])
+
+
+def test_a_request_through_the_server(track):
+    key = new_key()
+    server = Server("tcp://127.0.0.1:0", key)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    client = Client(server.address, key, heartbeat=30.0)
+    try:
+        assert "sparse" in client.info()["methods"]
+        result = client.run("sparse", {"space": "smpl", "fps": 30.0}, _arrays(track),
+                            timeout=60)
+        assert result.arrays["rotations"].shape == (240, 24, 4)
+        with pytest.raises(BackendError, match="space"):
+            client.run("sparse", {"space": "steamvr", "fps": 30.0}, _arrays(track), timeout=60)
+    finally:
+        client.shutdown()
+        client.close()
+        thread.join(timeout=10)
+    _ = body  # the eval's FK, imported to keep one definition of joint positions
