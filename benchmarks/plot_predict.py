@@ -16,7 +16,7 @@ import numpy as np
 
 LABELS = {"ours": "ours (motion field, 3 seeds)", "simlpe": "siMLPe (trained here, 3 seeds)",
           "constant_velocity": "constant velocity", "zero_velocity": "zero velocity"}
-FILL_LABELS = {"ours": "ours (field pinned to the keys)", "cubic": "Catmull-Rom",
+FILL_LABELS = {"ours": "ours (spline + share of the field)", "cubic": "Catmull-Rom",
                "linear": "linear"}
 
 
