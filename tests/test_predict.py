@@ -715,3 +715,21 @@ def test_training_settings_are_checked_together_and_by_name():
                  "action_balance=1.5 (from 0 to 1)"):
         assert part in str(error.value)
     TrainConfig(incomplete=1.0, time_reverse=1.0, action_balance=1.0, speed_change=0.0)
+
+
+def test_held_out_clips_give_eight_windows_each_grouped_by_content():
+    from motionfield.data.build import TrainingSet
+    from motionfield.methods.predict.eval import smpl_windows
+
+    lengths, contents = [120, 60, 150], ["wave", "bow", "wave"]  # 4 s, 2 s, 5 s at 30 fps
+    starts = np.cumsum([0] + lengths[:-1])
+    clips = [{"start": int(s), "frames": n, "fps": "30", "labels": {"content": c}}
+             for s, n, c in zip(starts, lengths, contents)]
+    rotations = np.zeros((sum(lengths), 24, 4), np.float32)
+    rotations[..., 0] = 1.0
+    translation = np.linspace(0, 1, sum(lengths))[:, None] * np.ones(3, np.float32)
+    data = TrainingSet(rotations, translation.astype(np.float32), clips)
+    out = smpl_windows(data, [0, 1, 2], "content")
+    assert list(out) == ["wave"]  # the 2 s clip is too short for 50 + 25 frames at 25 fps
+    assert out["wave"].shape == (16, 75, 25, 6)
+    assert list(smpl_windows(data, [2], "folder")) == ["all"]  # unlabelled clips
