@@ -230,6 +230,11 @@ def test_fill_hands_over_between_the_spline_and_the_field_by_gap():
                                 skipped_key_weight=0.9), t_obs, mask, np.array([-0.7, -0.1]))
     np.testing.assert_allclose(share[0, :, 0], [0.0, 0.5], atol=1e-9)
     np.testing.assert_allclose(share[0, 0, 2], 0.9)
+    # a joint never observed (a bone not keyed in a stretch the job fills) is the field's
+    mask[0, :, 1] = 0.0
+    out = fill_field(model, t_obs, values, mask, query, handover)
+    field = predict_field(model, t_obs, values, mask, query)
+    np.testing.assert_allclose(out[0, :, 1], field[0, :, 1], atol=1e-6)
 
 
 def test_continuation_leaves_the_last_key_with_its_velocity_then_hands_over():

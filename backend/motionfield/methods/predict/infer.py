@@ -144,10 +144,13 @@ def fill_field(model: MotionField, t_obs: np.ndarray, values: np.ndarray, mask: 
 
 def fill_share(handover: Handover, t_obs: np.ndarray, mask: np.ndarray,
                t_query: np.ndarray) -> np.ndarray:
-    """(B, Q, J) the field's share in fill_field at each query time and joint."""
+    """(B, Q, J) the field's share in fill_field at each query time and joint: the field
+    alone for a joint without any observation (the spline has nothing to go on)."""
     gaps, skipped = key_spans(t_obs, mask, t_query)
     whole = np.interp(np.minimum(gaps, 1e9), handover.fill_gaps_s, handover.fill_weights)
-    return np.where(skipped, handover.skipped_key_weight, whole)
+    share = np.where(skipped, handover.skipped_key_weight, whole)
+    unseen = ~(np.asarray(mask) > 0).any(axis=1)  # (B, J)
+    return np.where(unseen[:, None, :], 1.0, share)
 
 
 def continue_field(model: MotionField, t_obs: np.ndarray, values: np.ndarray,
