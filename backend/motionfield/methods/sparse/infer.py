@@ -7,6 +7,7 @@ at once and a live stream give the same poses.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,7 @@ class Stream:
         self.last_seen: tuple[np.ndarray, np.ndarray] | None = None  # hands' rot, pos
         self.unseen_for = np.full(2, -1)  # frames since each hand was seen; -1: never
         self.weight = np.zeros(2)  # the hands' share of reach.py's correction
+        self.traced = None
 
     def step(self, rot: np.ndarray, pos: np.ndarray, seen: np.ndarray) -> np.ndarray:
         """rot (3, 3, 3), pos (3, 3), seen (2,) -> world tokens (25, 6)."""
@@ -101,14 +103,28 @@ class Stream:
         if model is None:
             return standing(rot, pos)
         feats, yaw, origin = window_inputs(*self.buffer)
+        inputs = (torch.from_numpy(feats[None]), torch.from_numpy(self.seen[None]),
+                  torch.from_numpy(self.buffer[2][None, 1:]))
         with torch.inference_mode():
-            out = model(torch.from_numpy(feats[None]), torch.from_numpy(self.seen[None]),
-                        torch.from_numpy(self.buffer[2][None, 1:]), last_only=True)
+            out = self._network(inputs)(*inputs)
         tokens = to_world(out[0, 0].numpy(), yaw, origin)
         if not self.solver.meet_trackers:
             return tokens
         self.weight = ramp(np.asarray(seen, bool)[None], self.weight)[0]
         return reach(tokens[None], *tracked, self.weight[None])[0]
+
+    def _network(self, inputs):
+        """The model's online step traced once for this input shape: at batch 1 Python's
+        per-layer overhead is most of the time (3 ms eager, 1.4 ms traced)."""
+        if self.traced is None:
+            step = _LastFrame(self.solver.model).eval()
+            # the tracer's warnings are about shape checks, constant here (one shape); and
+            # torch.jit is deprecated: torch.compile would be its successor, at a cost of
+            # seconds of compiling on the first frame
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.traced = torch.jit.trace(step, inputs, check_trace=False)
+        return self.traced
 
     def _held(self, rot, pos, seen):
         """This frame with unseen hands held (features.fill_unseen, one frame at a time)."""
@@ -124,6 +140,15 @@ class Stream:
         held_pos[1:] = np.where(never[:, None], rest, self.last_seen[1])
         since = np.where(never, MAX_SINCE, self.unseen_for / FPS).clip(0, MAX_SINCE)
         return held_rot, held_pos, since.astype(np.float32)
+
+
+class _LastFrame(torch.nn.Module):
+    def __init__(self, model: SparsePoser):
+        super().__init__()
+        self.model = model
+
+    def forward(self, features, seen, since):
+        return self.model(features, seen, since, last_only=True)
 
 
 def standing(rot: np.ndarray, pos: np.ndarray) -> np.ndarray:

@@ -12,12 +12,7 @@ import numpy as np
 
 from motionfield.body.kinematics import forward_kinematics
 from motionfield.body.rotations import (
-    axis_angle_to_matrix,
     matrix_to_6d,
-    matrix_to_quat,
-    quat_slerp,
-    quat_to_matrix,
-    rotation_between,
     sixd_to_matrix,
 )
 from motionfield.body.skeleton import smpl_skeleton
@@ -81,11 +76,33 @@ def _two_bone(g_shoulder, g_elbow, s, e, w, target):
     axis = np.cross(to_s, to_w)
     norm = np.linalg.norm(axis, axis=-1, keepdims=True)
     axis = np.where(norm > 1e-6, axis / np.maximum(norm, 1e-12), [0.0, 0.0, 1.0])
-    bend = axis_angle_to_matrix(axis * (goal - now)[:, None])
+    bend = _turn(axis, goal - now)
     g_elbow = bend @ g_elbow
     w_bent = e + np.einsum("tij,tj->ti", bend, w - e)
-    swing = quat_to_matrix(rotation_between(w_bent - s, target - s))
+    swing = _turn_between(w_bent - s, target - s)
     return swing @ g_shoulder, swing @ g_elbow
+
+
+def _turn(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) turns by `angle` (T,) about unit `axis` (T, 3) (Rodrigues; numpy alone,
+    as an online frame cannot afford scipy's per-call cost)."""
+    k = np.zeros((*axis.shape[:-1], 3, 3))
+    k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -axis[..., 2], axis[..., 1], -axis[..., 0]
+    k = k - np.swapaxes(k, -1, -2)
+    sin, cos = np.sin(angle)[..., None, None], np.cos(angle)[..., None, None]
+    return np.eye(3) + sin * k + (1 - cos) * (k @ k)
+
+
+def _turn_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) the smallest turns taking directions `u` to `v` (T, 3) (an arm never
+    needs the half turn, where the axis is undefined: it is left alone)."""
+    u = u / np.linalg.norm(u, axis=-1, keepdims=True)
+    v = v / np.linalg.norm(v, axis=-1, keepdims=True)
+    axis = np.cross(u, v)
+    norm = np.linalg.norm(axis, axis=-1, keepdims=True)
+    angle = np.arctan2(norm[..., 0], np.sum(u * v, axis=-1))
+    axis = np.where(norm > 1e-9, axis / np.maximum(norm, 1e-12), [1.0, 0.0, 0.0])
+    return _turn(axis, np.where(norm[..., 0] > 1e-9, angle, 0.0))
 
 
 def _angle(a, b):
@@ -94,5 +111,17 @@ def _angle(a, b):
 
 
 def _blend(a, b, weight):
-    """Local rotations slerped from `a` towards `b` by `weight` (T,)."""
-    return quat_to_matrix(quat_slerp(matrix_to_quat(a), matrix_to_quat(b), weight))
+    """Local rotations turned from `a` towards `b` along the shortest arc by `weight` (T,)
+    (slerp; numpy alone, see _turn)."""
+    out = np.where((weight >= 1.0)[:, None, None], b, a)
+    partial = (weight > 0.0) & (weight < 1.0)
+    if partial.any():
+        a, b, w = a[partial], b[partial], weight[partial]
+        rel = np.swapaxes(a, -1, -2) @ b  # a^-1 b, then its axis and angle
+        angle = np.arccos(np.clip((np.trace(rel, axis1=-2, axis2=-1) - 1) / 2, -1.0, 1.0))
+        axis = np.stack([rel[:, 2, 1] - rel[:, 1, 2], rel[:, 0, 2] - rel[:, 2, 0],
+                         rel[:, 1, 0] - rel[:, 0, 1]], axis=-1)
+        norm = np.linalg.norm(axis, axis=-1, keepdims=True)
+        axis = np.where(norm > 1e-9, axis / np.maximum(norm, 1e-12), [1.0, 0.0, 0.0])
+        out[partial] = a @ _turn(axis, w * np.where(norm[:, 0] > 1e-9, angle, 0.0))
+    return out
