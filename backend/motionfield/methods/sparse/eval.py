@@ -66,14 +66,16 @@ def take_sums(errors: dict[str, np.ndarray], seen: np.ndarray) -> dict[str, tupl
     return out
 
 
-def evaluate(solvers: dict, takes: list, seed: int = 0, progress: bool = True) -> dict:
-    """{setting: {method: {column: {mean, low, high}}, "ratios": ...}, "seconds": ...,
-    "frames": ..., "seen_share": ...} over `takes` (data.Take)."""
+def evaluate(solvers: dict, takes: list, seed: int = 0, progress: bool = True,
+             settings: dict | None = None) -> dict:
+    """{setting: {method: {column: {mean, low, high}}, "ours / other": ratios,
+    "seen_share"}, "seconds": ..., "frames": ...} over `takes` (data.Take), in `settings`
+    ({name: Headset}, default SETTINGS)."""
     from tqdm import tqdm
 
     report: dict = {"frames": int(sum(len(t.tokens) for t in takes)), "takes": len(takes),
                     "seconds": {m: 0.0 for m in solvers}}
-    for setting, kit in SETTINGS.items():
+    for setting, kit in (settings or SETTINGS).items():
         sums: dict = {m: [] for m in solvers}
         seen_frames = 0
         for take in tqdm(takes, desc=setting, disable=not progress):
@@ -115,7 +117,8 @@ def format_table(report: dict) -> str:
     """The report's means as plain text: one block per setting."""
     cols = list(COLUMNS) + ["mpjpe_cm@unseen", "mpjpe_cm@seen", "hand_cm@unseen"]
     lines = []
-    for setting in SETTINGS:
+    for setting in [name for name in report if isinstance(report[name], dict)
+                    and "seen_share" in report[name]]:
         block = report[setting]
         lines.append(f"-- {setting} (hands seen {block['seen_share']:.0%} of frames)")
         lines.append(f"{'method':<14}" + "".join(f"{c:>16}" for c in cols))
