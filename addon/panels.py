@@ -147,6 +147,8 @@ def _draw_section(box, context, section: dict) -> None:
         from . import text2motion
 
         text2motion.draw(col, context, group)
+    elif method.get("arrays"):  # it reads recorded input that no panel setting gives
+        col.label(text="Reads recorded input: from the CLI or a script", icon="INFO")
     else:
         col.operator("motionfield.run", text=f"Run {section['label']}", icon="PLAY").method = name
 
