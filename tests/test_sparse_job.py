@@ -118,3 +118,25 @@ def test_a_request_through_the_server(track):
         client.close()
         thread.join(timeout=10)
     _ = body  # the eval's FK, imported to keep one definition of joint positions
+
+
+def _sample(track: tracking.Tracking, i: int) -> dict[str, np.ndarray]:
+    return {k: v[i:i + 1] for k, v in _arrays(track).items()}
+
+
+def test_a_live_stream_answers_each_sample_as_the_recording_would(track):
+    whole = _run(_arrays(track), space="smpl", fps=30.0)[1]
+    live = [_run(_sample(track, i), space="smpl", fps=30.0, stream="test-live",
+                 restart=i == 0)[1] for i in range(90)]
+    np.testing.assert_allclose(np.concatenate([a["root_translation"] for a in live]),
+                               whole["root_translation"][:90], atol=1e-4)
+    assert [float(a["times"][0]) for a in live[:3]] == [0.0, 1 / 30, 2 / 30]
+    # samples three times as fast: the network steps on every third, the others repeat it
+    fast = tracking.Tracking(track.times[:30] / 3, track.rot[:30], track.pos[:30],
+                             track.seen[:30])
+    answers = _run(_arrays(fast), space="smpl", fps=30.0, stream="fast", restart=True)[1]
+    roots = answers["root_translation"]
+    np.testing.assert_array_equal(roots[1:3], roots[[0, 0]])
+    assert np.abs(roots[3] - roots[2]).max() > 0
+    with pytest.raises(JobError, match="64 characters"):
+        _run(_sample(track, 0), space="smpl", fps=30.0, stream="x" * 65)
