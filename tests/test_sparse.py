@@ -276,3 +276,19 @@ def test_the_body_is_made_to_meet_its_trackers_and_lets_go_smoothly():
     weight = reach.ramp(seen)
     assert weight[29, 0] == 1.0 and weight[59, 0] == 0.0 and weight[89, 0] == 1.0
     assert np.abs(np.diff(weight, axis=0)).max() <= 1 / (reach.RAMP_S * FPS) + 1e-9
+
+
+def test_what_an_unseen_hand_reports_is_never_read(tmp_path):
+    """Poses of unseen hands (a tracker's stale or made-up values) must not reach the body,
+    not even while the arm lets go of its tracker."""
+    takes = sparse_synth.takes(2, 60)
+    solver = infer.load(train(TrainConfig(steps=1, batch=2, lead=4), TINY, tmp_path / "r",
+                              takes=takes, progress=False))
+    take = takes[0]
+    seen = np.ones((60, 2), bool)
+    seen[20:40, 0] = False
+    moved_pos, moved_rot = take.pos.copy(), take.rot.copy()
+    moved_pos[20:40, 1] += 5.0
+    moved_rot[20:40, 1] = np.eye(3)[[1, 2, 0]]
+    np.testing.assert_array_equal(solver.solve(moved_rot, moved_pos, seen),
+                                  solver.solve(take.rot, take.pos, seen))

@@ -67,8 +67,9 @@ class Solver:
                                   torch.from_numpy(since_w[part]), last_only=True)
                 out[part] = pred[:, 0].numpy()
         out = to_world(out, yaw, origin)
-        if self.meet_trackers:
-            out = reach(out, rot.astype(np.float64), pos.astype(np.float64), ramp(seen))
+        if self.meet_trackers:  # towards the held poses: a lost hand's last sighting
+            out = reach(out, held_rot.astype(np.float64), held_pos.astype(np.float64),
+                        ramp(seen))
         return out
 
 
@@ -87,7 +88,6 @@ class Stream:
 
     def step(self, rot: np.ndarray, pos: np.ndarray, seen: np.ndarray) -> np.ndarray:
         """rot (3, 3, 3), pos (3, 3), seen (2,) -> world tokens (25, 6)."""
-        tracked = (np.asarray(rot, np.float64)[None], np.asarray(pos, np.float64)[None])
         rot, pos, since = self._held(np.asarray(rot, np.float32), np.asarray(pos, np.float32),
                                      np.asarray(seen, bool))
         if self.buffer is None:  # a stream begins as if its first frame had always been
@@ -111,7 +111,8 @@ class Stream:
         if not self.solver.meet_trackers:
             return tokens
         self.weight = ramp(np.asarray(seen, bool)[None], self.weight)[0]
-        return reach(tokens[None], *tracked, self.weight[None])[0]
+        held = (rot.astype(np.float64)[None], pos.astype(np.float64)[None])
+        return reach(tokens[None], *held, self.weight[None])[0]
 
     def _network(self, inputs):
         """The model's online step traced once for this input shape: at batch 1 Python's
