@@ -11,9 +11,10 @@ import atexit
 
 import bpy
 
-from . import operators, panels, properties, schema, text2motion
+from . import operators, panels, properties, schema, sparse, text2motion
 
-classes = (*properties.classes, *operators.classes, *text2motion.classes, *panels.classes)
+classes = (*properties.classes, *operators.classes, *text2motion.classes, *sparse.classes,
+           *panels.classes)
 
 
 def register() -> None:

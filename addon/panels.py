@@ -18,7 +18,8 @@ from .backend import BACKEND
 from .jobs import JOBS
 
 # methods with their own operators: the parameters those set themselves are not drawn
-DEDICATED = {"convert": (), "predict": ("mode", "seconds"), "text2motion": ()}
+DEDICATED = {"convert": (), "predict": ("mode", "seconds"), "text2motion": (),
+             "sparse": ("space",)}
 # what a stopped add-on lists before it has ever seen a backend's methods
 FIRST_SECTIONS = {"convert": ("Import Mocap", "a BVH of any rig onto SMPL"),
                   "predict": ("Predict / Complete", "continue or fill your keys")}
@@ -147,6 +148,10 @@ def _draw_section(box, context, section: dict) -> None:
         from . import text2motion
 
         text2motion.draw(col, context, group)
+    elif name == "sparse":
+        from . import sparse
+
+        sparse.draw(col)
     elif method.get("arrays"):  # it reads recorded input that no panel setting gives
         col.label(text="Reads recorded input: from the CLI or a script", icon="INFO")
     else:

@@ -28,7 +28,7 @@ from motionfield.methods.sparse.features import (
     window_inputs,
 )
 from motionfield.methods.sparse.model import SparsePoser
-from motionfield.methods.sparse.reach import ramp, reach
+from motionfield.methods.sparse.reach import ramp, reach, settle
 
 METHOD = "sparse"
 CHUNK = 512  # windows per forward pass
@@ -70,6 +70,7 @@ class Solver:
         if self.meet_trackers:  # towards the held poses: a lost hand's last sighting
             out = reach(out, held_rot.astype(np.float64), held_pos.astype(np.float64),
                         ramp(seen))
+            out = settle(out, seen)[0]
         return out
 
 
@@ -85,6 +86,7 @@ class Stream:
         self.unseen_for = np.full(2, -1)  # frames since each hand was seen; -1: never
         self.weight = np.zeros(2)  # the hands' share of reach.py's correction
         self.traced = None
+        self.settled: dict | None = None  # reach.settle's state
 
     def step(self, rot: np.ndarray, pos: np.ndarray, seen: np.ndarray) -> np.ndarray:
         """rot (3, 3, 3), pos (3, 3), seen (2,) -> world tokens (25, 6)."""
@@ -112,7 +114,9 @@ class Stream:
             return tokens
         self.weight = ramp(np.asarray(seen, bool)[None], self.weight)[0]
         held = (rot.astype(np.float64)[None], pos.astype(np.float64)[None])
-        return reach(tokens[None], *held, self.weight[None])[0]
+        tokens = reach(tokens[None], *held, self.weight[None])
+        tokens, self.settled = settle(tokens, np.asarray(seen, bool)[None], self.settled)
+        return tokens[0]
 
     def _network(self, inputs):
         """The model's online step traced once for this input shape: at batch 1 Python's

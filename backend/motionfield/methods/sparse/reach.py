@@ -125,3 +125,30 @@ def _blend(a, b, weight):
         axis = np.where(norm > 1e-9, axis / np.maximum(norm, 1e-12), [1.0, 0.0, 0.0])
         out[partial] = a @ _turn(axis, w * np.where(norm[:, 0] > 1e-9, angle, 0.0))
     return out
+
+
+def settle(tokens: np.ndarray, seen: np.ndarray, state: dict | None = None
+           ) -> tuple[np.ndarray, dict]:
+    """Tokens (T, 25, 6) whose arms ease over RAMP_S from where they were whenever their
+    hand is lost or found: the network's answer itself changes at once when a hand's
+    input switches between the tracker and its mask token, and the arm must not jump with
+    it. Each frame's arm is turned from the previous frame's output towards this frame's
+    by 1 - e, e falling from 1 to 0 over RAMP_S after each change. `state` carries the
+    previous frame's arms (a stream); returns (tokens, state)."""
+    step = 1.0 / (RAMP_S * FPS)
+    state = state or {"arms": None, "ease": np.zeros(2), "seen": None}
+    out = tokens.copy()
+    for t in range(len(tokens)):
+        if state["seen"] is not None:
+            changed = seen[t] != state["seen"]
+            state["ease"] = np.where(changed, 1.0, np.maximum(state["ease"] - step, 0.0))
+        state["seen"] = seen[t].copy()
+        for side, joints in enumerate(ARMS):
+            arm = list(joints[1:])
+            if state["arms"] is not None and state["ease"][side] > 0:
+                now = sixd_to_matrix(out[t, arm].astype(np.float64))
+                before = sixd_to_matrix(state["arms"][side].astype(np.float64))
+                eased = _blend(now, before, np.full(len(arm), state["ease"][side]))
+                out[t, arm] = matrix_to_6d(eased)
+        state["arms"] = [out[t, list(j[1:])].copy() for j in ARMS]
+    return out, state
