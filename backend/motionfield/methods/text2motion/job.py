@@ -19,7 +19,6 @@ from motionfield.methods.results import (
     motions_arrays,
     motions_content,
 )
-from motionfield.methods.text2motion import chain
 
 # the CLI's hooks (methods/__init__.py): `motionfield generate`, `eval text2motion`, and
 # `train` for the model and for the baselines
@@ -68,6 +67,7 @@ def _prompt(params: dict) -> str:
 
 def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
     from motionfield.body.timing import parse_fps
+    from motionfield.methods.text2motion import chain  # scipy: not for `info`
 
     prompt = _prompt(params)
     fps = parse_fps(str(params["fps"]))  # validated: a finite number in the schema's bounds
