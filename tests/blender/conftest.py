@@ -25,9 +25,10 @@ try:
 except ImportError:  # the test extra installs bpy==4.5.15; without it these tests are not collected
     bpy = None
 collect_ignore_glob = ["test_*.py"] if bpy is None else []
-# Without torch (the Python 3.13 venvs) the synthetic SMPL model these tests build cannot be
-# made: tests/test_smpl_model.py imports motionfield.body.smpl_model (torch, smplx).
-NEEDS_TORCH = ["test_smpl_mesh.py"]
+# Without torch (the Python 3.13 venvs) what these tests build cannot be made: the synthetic
+# SMPL model (tests/test_smpl_model.py imports motionfield.body.smpl_model: torch, smplx) and
+# the synthetic headset tracking (tests/sparse_synth.py: methods/sparse/data, body/tokens).
+NEEDS_TORCH = ["test_smpl_mesh.py", "test_sparse_objects.py"]
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 collect_ignore = [] if HAS_TORCH else NEEDS_TORCH
 
