@@ -177,22 +177,13 @@ def load_takes(data_root: Path | None = None, sources: tuple[str, ...] = SOURCES
                progress: bool = True) -> list[Take]:
     """Every labelled take of `sources` (built now if their sets are missing or stale),
     canonical, with its split."""
-    from motionfield.data.build import build, load_set
-    from motionfield.data.sources import source_path
+    from motionfield.data.takes import built_clips
 
     raw = []
-    for source in sources:
-        if source == "ReActIdle":
-            folder = Path(data_root) / source if data_root else source_path(source)
-            built = build(str(folder), progress=progress)
-        else:
-            built = build(source, progress=progress, data_root=data_root)
-        data = load_set(built)
-        for i, clip in enumerate(data.clips):
-            content, style = _labels(source, clip)
-            rot, trans = data.clip(i)
-            raw.append((f"{source}/{clip['id']}", source, content, style,
-                        float(parse_fps(clip["fps"])), rot, trans))
+    for clip in built_clips(sources, data_root, progress):
+        content, style = _labels(clip.source, clip.entry)
+        raw.append((clip.id, clip.source, content, style, float(parse_fps(clip.entry["fps"])),
+                    clip.rotations, clip.root_translation))
     counts: dict[tuple[str, str], int] = {}
     for item in raw:
         counts[item[2:4]] = counts.get(item[2:4], 0) + 1
