@@ -20,6 +20,7 @@ _MODULES: dict[str, str] = {
     "predict": "motionfield.methods.predict.job",
     "text2motion": "motionfield.methods.text2motion.job",
     "sparse": "motionfield.methods.sparse.job",
+    "video": "motionfield.methods.video.job",
 }
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 HOOKS = ("add_train", "add_eval", "add_commands")

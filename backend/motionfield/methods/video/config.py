@@ -1,0 +1,152 @@
+"""Video settings: the lifter's shape and training, the random cameras and the detector
+model the training keypoints are made with. Dataclasses saved as JSON in the checkpoint's
+metadata. No torch here, so `info` and the CLI's parser stay fast."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+FPS = 30              # the lifter's rate: keypoints are resampled onto it
+SHIPPED = "lifter.safetensors"            # in motionfield.assets/video/
+SHIPPED_BASELINE = "lifter_frame.safetensors"
+MAX_SECONDS = 3600.0  # the longest keypoint sequence one job lifts
+
+
+class _Settings:
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} settings: {sorted(unknown)}")
+        kinds = {f.name: f.type for f in dataclasses.fields(cls)}
+        return cls(**{k: tuple(v) if "tuple" in str(kinds[k]) else v for k, v in data.items()})
+
+
+@dataclass(frozen=True)
+class Cameras(_Settings):
+    """The still cameras training and evaluation keypoints are seen through.
+
+    Each window of motion gets one camera: anywhere around the body (`yaw_deg` either side
+    of its front; 180: all round), `height_m` above the floor, a horizontal field of view
+    in `hfov_deg`, an image of one of `image_sizes` (width, height), at the distance where
+    the body is `body_share` of the image height (so a wide lens stands closer), aimed at
+    the pelvis but off centre by up to `aim_share` of the half-width, rolled up to
+    `roll_deg`.
+    """
+
+    yaw_deg: float = 180.0
+    height_m: tuple[float, float] = (0.3, 2.4)
+    hfov_deg: tuple[float, float] = (30.0, 80.0)
+    image_sizes: tuple[tuple[int, int], ...] = ((1920, 1080), (1280, 720), (1080, 1920),
+                                                (640, 480), (720, 720))
+    body_share: tuple[float, float] = (0.3, 0.9)
+    aim_share: float = 0.4
+    roll_deg: float = 4.0
+
+    def __post_init__(self):
+        if not (0 < self.height_m[0] <= self.height_m[1]
+                and 0 < self.hfov_deg[0] <= self.hfov_deg[1] < 170
+                and 0 < self.body_share[0] <= self.body_share[1]
+                and self.image_sizes and 0 <= self.aim_share < 1):
+            raise ValueError(f"bad camera settings: {self}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Cameras:
+        out = super().from_dict(data)
+        return dataclasses.replace(out, image_sizes=tuple(tuple(s) for s in out.image_sizes))
+
+
+@dataclass(frozen=True)
+class Detector(_Settings):
+    """How a 2D detector (MediaPipe Pose) errs, as the training keypoints mimic it.
+
+    Sizes are shares of the body's height in the image. Each window draws its noise level
+    in `jitter` (per joint and frame, half of it white and half slowly drifting) and a fixed
+    offset per joint (`bias`: where a detector puts a hip or shoulder differs from SMPL's
+    joint). Limbs (a forearm, a shin, the face) are lost `occlusions_per_s` times a second
+    for `occlusion_s` seconds: low confidence and a position that drifts off by up to
+    `occlusion_drift`. Left and right are swapped `swaps_per_s` times a second for
+    `swap_s` (a body seen from behind). Whole frames are missed `misses_per_s` times a
+    second for `miss_s` seconds (nobody found: confidence 0). Joints outside the image keep
+    their position with a confidence below 0.3. `clean_share` of the windows are exact.
+    """
+
+    jitter: tuple[float, float] = (0.003, 0.02)
+    bias: float = 0.012
+    occlusions_per_s: float = 0.4
+    occlusion_s: tuple[float, float] = (0.2, 1.5)
+    occlusion_drift: float = 0.15
+    swaps_per_s: float = 0.03
+    swap_s: tuple[float, float] = (0.1, 0.6)
+    misses_per_s: float = 0.1
+    miss_s: tuple[float, float] = (0.03, 0.7)
+    clean_share: float = 0.1
+
+    def __post_init__(self):
+        rates = (self.bias, self.occlusions_per_s, self.occlusion_drift, self.swaps_per_s,
+                 self.misses_per_s)
+        if min(rates) < 0 or not 0 <= self.clean_share <= 1 or not (
+                0 <= self.jitter[0] <= self.jitter[1]):
+            raise ValueError(f"bad detector settings: {self}")
+
+
+CAMERAS = Cameras()
+DETECTOR = Detector()
+CLEAN = Detector(jitter=(0.0, 0.0), bias=0.0, occlusions_per_s=0.0, swaps_per_s=0.0,
+                 misses_per_s=0.0, clean_share=1.0)
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Settings):
+    """The lifter: a temporal convolution network over 2D keypoints (VideoPose3D's shape).
+
+    `kernel` wide convolutions with dilations kernel**0, kernel**1, ... over `blocks` + 1
+    layers, `width` channels; each frame sees `receptive_field` frames centred on it.
+    kernel 1 is the per-frame baseline (an MLP on one frame's keypoints, Martinez et al.).
+    """
+
+    width: int = 256
+    blocks: int = 3
+    kernel: int = 3
+    dropout: float = 0.1
+
+    def __post_init__(self):
+        if min(self.width, self.blocks, self.kernel) < 1 or self.kernel % 2 == 0:
+            raise ValueError(f"bad model settings: {self} (kernel odd, all at least 1)")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"bad model settings: dropout={self.dropout}")
+
+    @property
+    def receptive_field(self) -> int:
+        return 1 + (self.kernel - 1) * sum(self.kernel ** i for i in range(self.blocks + 1))
+
+    @property
+    def pad(self) -> int:
+        return (self.receptive_field - 1) // 2
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Settings):
+    """One training run: `steps` of `batch` windows whose `frames` centre frames are
+    scored (each sees the model's receptive field); `velocity_weight` weighs the error of
+    joint velocities, `sixd_weight` the 6D rotation error, against the joint error."""
+
+    steps: int = 2500  # the shipped checkpoints' (assets/video/README.md)
+    batch: int = 64
+    frames: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    velocity_weight: float = 1.0
+    sixd_weight: float = 0.1
+    checkpoint_every: int = 250
+
+    def __post_init__(self):
+        if min(self.steps, self.batch, self.frames, self.checkpoint_every) < 1:
+            raise ValueError("steps, batch, frames and checkpoint_every must be at least 1")
+        if self.lr <= 0 or min(self.weight_decay, self.velocity_weight, self.sixd_weight) < 0:
+            raise ValueError("lr above 0; weight_decay and the loss weights at least 0")
