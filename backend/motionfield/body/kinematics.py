@@ -13,9 +13,10 @@ if TYPE_CHECKING:
 
 def forward_kinematics(
     local_rotmats: np.ndarray, root_positions: np.ndarray, offsets: np.ndarray,
-    parents: Sequence[int],
+    parents: Sequence[int], only: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Global rotations and positions of every joint.
+    """Global rotations and positions of every joint, or of the joints `only` names
+    (the root, then parents before children; the other joints' entries are left unset).
 
     Parameters
     ----------
@@ -33,7 +34,7 @@ def forward_kinematics(
     pos = np.empty(local_rotmats.shape[:-1], dtype=np.float64)
     glob[..., 0, :, :] = local_rotmats[..., 0, :, :]
     pos[..., 0, :] = root_positions
-    for j in range(1, len(parents)):
+    for j in range(1, len(parents)) if only is None else only[1:]:
         p = parents[j]
         glob[..., j, :, :] = glob[..., p, :, :] @ local_rotmats[..., j, :, :]
         pos[..., j, :] = pos[..., p, :] + glob[..., p, :, :] @ offsets[j]

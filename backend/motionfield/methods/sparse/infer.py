@@ -120,7 +120,7 @@ class Stream:
 
     def _network(self, inputs):
         """The model's online step traced once for this input shape: at batch 1 Python's
-        per-layer overhead is most of the time (3 ms eager, 1.4 ms traced)."""
+        per-layer overhead is most of the time (2 ms eager, 1.4 ms traced, 1.0 frozen)."""
         if self.traced is None:
             step = _LastFrame(self.solver.model).eval()
             # the tracer's warnings are about shape checks, constant here (one shape); and
@@ -128,7 +128,9 @@ class Stream:
             # seconds of compiling on the first frame
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self.traced = torch.jit.trace(step, inputs, check_trace=False)
+                traced = torch.jit.trace(step, inputs, check_trace=False)
+                # frozen and fused for inference: 1.0 ms a frame against 1.4 traced
+                self.traced = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
         return self.traced
 
     def _held(self, rot, pos, seen):
