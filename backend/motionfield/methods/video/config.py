@@ -141,7 +141,7 @@ class TrainConfig(_Settings):
     lr: float = 1e-3
     weight_decay: float = 1e-4
     seed: int = 0
-    velocity_weight: float = 1.0
+    velocity_weight: float = 0.1
     sixd_weight: float = 0.1
     checkpoint_every: int = 250
 
