@@ -145,7 +145,8 @@ def test_a_registered_module_without_a_matching_job_is_refused():
 def test_every_built_in_number_has_an_upper_bound_and_a_panel_flag():
     for name, job in methods.job_types().items():
         described = job.describe()
-        assert set(described) == {"name", "label", "help", "version", "params", "arrays"}
+        assert set(described) == {"name", "label", "help", "version", "live", "params",
+                                  "arrays"}
         assert described["label"] and len(described["label"]) <= 24, name
         for param, spec in described["params"].items():
             assert isinstance(spec["panel"], bool)

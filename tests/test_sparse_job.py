@@ -124,19 +124,59 @@ def _sample(track: tracking.Tracking, i: int) -> dict[str, np.ndarray]:
     return {k: v[i:i + 1] for k, v in _arrays(track).items()}
 
 
+def _live(arrays: dict, stream: str, restart: bool = False) -> dict:
+    return JOB.step(JOB.validate({"space": "smpl", "fps": 30.0}, arrays), arrays, stream,
+                    restart)[1]
+
+
 def test_a_live_stream_answers_each_sample_as_the_recording_would(track):
     whole = _run(_arrays(track), space="smpl", fps=30.0)[1]
-    live = [_run(_sample(track, i), space="smpl", fps=30.0, stream="test-live",
-                 restart=i == 0)[1] for i in range(45)]
+    live = [_live(_sample(track, i), "test-live", restart=i == 0) for i in range(45)]
     np.testing.assert_allclose(np.concatenate([a["root_translation"] for a in live]),
                                whole["root_translation"][:45], atol=1e-4)
     assert [float(a["times"][0]) for a in live[:3]] == [0.0, 1 / 30, 2 / 30]
     # samples three times as fast: the network steps on every third, the others repeat it
     fast = tracking.Tracking(track.times[:30] / 3, track.rot[:30], track.pos[:30],
                              track.seen[:30])
-    answers = _run(_arrays(fast), space="smpl", fps=30.0, stream="fast", restart=True)[1]
-    roots = answers["root_translation"]
+    roots = _live(_arrays(fast), "fast", restart=True)["root_translation"]
     np.testing.assert_array_equal(roots[1:3], roots[[0, 0]])
     assert np.abs(roots[3] - roots[2]).max() > 0
-    with pytest.raises(JobError, match="64 characters"):
-        _run(_sample(track, 0), space="smpl", fps=30.0, stream="x" * 65)
+    with pytest.raises(JobError, match="at most 90"):
+        _live(_arrays(track), "long")
+
+
+def test_live_steps_through_the_server_keep_each_clients_streams_apart(track):
+    key = new_key()
+    server = Server("tcp://127.0.0.1:0", key)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    clients = [Client(server.address, key, heartbeat=30.0) for _ in range(2)]
+    params = {"space": "smpl", "fps": 30.0}
+    try:
+        assert clients[0].info()["methods"]["sparse"]["live"]
+        # client 0 streams the take; client 1 streams a body standing still under the
+        # same name: neither disturbs the other
+        still = _arrays(tracking.Tracking(track.times, track.rot[[0] * 240],
+                                          track.pos[[0] * 240], track.seen[[0] * 240]))
+        ours, theirs = [], []
+        for i in range(20):
+            ours.append(clients[0].step("sparse", "viewport", params, _sample(track, i),
+                                        restart=i == 0).arrays["root_translation"])
+            theirs.append(clients[1].step("sparse", "viewport", params,
+                                          {k: v[i:i + 1] for k, v in still.items()},
+                                          restart=i == 0).arrays["root_translation"])
+        alone = [_live(_sample(track, i), "alone", restart=i == 0)["root_translation"]
+                 for i in range(20)]
+        np.testing.assert_allclose(np.concatenate(ours), np.concatenate(alone), atol=1e-5)
+        assert np.abs(np.diff(np.concatenate(theirs), axis=0)).max() < 0.05
+        with pytest.raises(BackendError, match="no live streams"):
+            clients[0].step("convert", "x", {}, {})
+        with pytest.raises(BackendError, match="'stream' must name"):
+            clients[0].step("sparse", "x" * 65, params, _sample(track, 0))
+        with pytest.raises(BackendError, match="space"):
+            clients[0].step("sparse", "viewport", {"space": "steamvr"}, _sample(track, 0))
+    finally:
+        clients[0].shutdown()
+        for client in clients:
+            client.close()
+        thread.join(timeout=10)

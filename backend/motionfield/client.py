@@ -194,6 +194,15 @@ class Client:
         reply = self._request("submit", {"method": method, "params": params}, arrays)
         return reply.job
 
+    def step(self, method: str, stream: str, params: dict, arrays: dict,
+             restart: bool = False, timeout: float | None = None) -> JobResult:
+        """One live request on the named stream (begun afresh with `restart`), answered at
+        once by the server with the poses of the samples in `arrays`; BackendError if the
+        method refuses them."""
+        reply = self._request("step", {"method": method, "stream": stream, "restart": restart,
+                                       "params": params}, arrays, timeout=timeout)
+        return _outcome(reply)
+
     def poll(self, timeout: float = 0.0) -> list[Message]:
         """Events received so far (progress, result, error, cancelled); never blocks
         longer than `timeout` (plus a send's timeout). For a UI timer.

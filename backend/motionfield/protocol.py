@@ -56,9 +56,9 @@ _MAC_HEX = 64
 SIGNATURE_BYTES = 2 * _MAC_HEX + 1
 
 # Requests (client -> server) and events (server -> client).
-REQUESTS = ("ping", "info", "submit", "status", "cancel", "fetch", "shutdown")
+REQUESTS = ("ping", "info", "submit", "status", "cancel", "fetch", "shutdown", "step")
 EVENTS = ("pong", "info_reply", "accepted", "progress", "result", "error", "cancelled",
-          "status_reply", "shutdown_reply")
+          "status_reply", "shutdown_reply", "step_reply")
 MESSAGE_TYPES = frozenset(REQUESTS + EVENTS)
 
 

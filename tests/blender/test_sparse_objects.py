@@ -108,3 +108,35 @@ def test_keyed_head_and_hands_become_a_body_that_follows_them(served):
     # the 0.25 s ramp (reach.py), at most 7.5 cm a frame here; before reach.settle the
     # network's own arm jumped 16 cm in the one frame the hand came back
     assert step.max() < 0.08
+
+
+def test_live_body_follows_the_objects_as_they_move_and_records_what_it_did(served):
+    """Live Body's stream, tick by tick as its timer drives it: the objects are moved (here
+    by their keys, frame by frame), the armature is posed at once from each answer, and the
+    recording becomes an Action at the scene's framerate."""
+    from addon.sparse import LiveBody
+
+    scene = served
+    _keyed_objects(scene)
+    objects = [bpy.data.objects[n] for n in ("head", "left_hand", "right_hand")]
+    live = LiveBody(scene, objects, BACKEND.client, record=True, name="live_body")
+    names = ("head", "left_wrist", "right_wrist")
+    posed, tracked = [], []
+    for f in range(FRAMES):
+        scene.frame_set(f + 1)
+        live.tick(now=100.0 + f / 30.0)
+        bpy.context.view_layer.update()
+        arm = live.armature
+        posed.append([np.array(arm.matrix_world @ arm.pose.bones[n].head) for n in names])
+        tracked.append([np.array(o.matrix_world.translation) for o in objects])
+    posed, tracked = np.array(posed), np.array(tracked)
+    error = np.linalg.norm(posed - tracked, axis=-1)
+    assert error[:, 0].max() < 0.001 and error[8:, 2].max() < 0.02
+    settled = np.ones(FRAMES, bool)
+    settled[:8] = settled[UNSEEN.start:UNSEEN.stop + 8] = False
+    assert error[settled, 1].mean() < 0.01
+    assert np.linalg.norm(np.diff(posed[:, 1], axis=0), axis=-1).max() < 0.08  # no jump
+    action = live.finish()
+    assert action is not None and live.armature.animation_data.action == action
+    keyed = _joints(scene, live.armature, names)  # the recording played back
+    np.testing.assert_allclose(keyed, posed, atol=1e-4)

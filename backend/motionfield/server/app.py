@@ -52,6 +52,7 @@ MAX_EXPIRED_IDS = 100_000  # remembered so that a late fetch hears "expired", no
 # requests that change state: they must name this server's session (a message captured
 # from an earlier run of a server with the same key names another)
 SESSION_REQUIRED = ("shutdown",)
+MAX_STREAM_NAME = 64
 
 
 class BindError(MotionfieldError):
@@ -322,7 +323,7 @@ class Server:
     def _dispatch(self, client: bytes, msg: Message) -> None:
         handler = {"ping": self._ping, "info": self._info, "submit": self._submit,
                    "status": self._status, "cancel": self._cancel, "fetch": self._fetch,
-                   "shutdown": self._shutdown}.get(msg.type)
+                   "shutdown": self._shutdown, "step": self._step}.get(msg.type)
         if handler is None:
             raise ProtocolError(f"{msg.type!r} is not a request")
         handler(client, msg)
@@ -361,6 +362,26 @@ class Server:
         # answer before queueing: a woken worker holding the GIL would delay the answer
         self._reply(client, msg, "accepted", {"position": len(self._queue) + 1}, job=job.id)
         self._queue.put(job)
+
+    def _step(self, client, msg):
+        """One live request of a stream, answered at once from this thread: no job, no
+        queue, no worker hand-over (docs/protocol.md, "Live streams")."""
+        job_type = methods.job_type(msg.content.get("method"))
+        if job_type.step is None:
+            raise JobError(f"step: {job_type.name} serves no live streams")
+        stream, restart = msg.content.get("stream"), msg.content.get("restart", False)
+        if not isinstance(stream, str) or not 0 < len(stream) <= MAX_STREAM_NAME:
+            raise JobError(f"step: 'stream' must name the stream (1 to {MAX_STREAM_NAME} "
+                           "characters)")
+        if not isinstance(restart, bool):
+            raise JobError("step: 'restart' must be true or false")
+        params = msg.content.get("params", {})
+        if not isinstance(params, dict):
+            raise JobError("step: 'params' must be an object")
+        params = job_type.validate(params, msg.arrays)
+        # streams are the sender's own: another client's stream of the same name is apart
+        content, arrays = job_type.step(params, msg.arrays, f"{client.hex()}/{stream}", restart)
+        self._reply(client, msg, "step_reply", content, arrays)
 
     def _allowed_local_paths(self, job_type: JobType, params: dict) -> dict:
         """Parameters naming files on this machine, resolved, once each is inside a folder

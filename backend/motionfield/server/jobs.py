@@ -1,10 +1,12 @@
 """Job types: each validates its parameters against a schema and runs with progress.
 
 A job type is a `JobType`: a name, a panel label, a parameter schema (which `info`
-publishes and the add-on renders as its panel section), the arrays it accepts, and a `run`
-function `run(params, arrays, progress) -> (content, arrays)`. `progress(step, total, stage)`
-raises `Cancelled` once the client has cancelled, so a job stops between steps. Methods
-define theirs as `JOB` in the module named by the registry (motionfield/methods/__init__.py).
+publishes and the add-on renders as its panel section), the arrays it accepts, a `run`
+function `run(params, arrays, progress) -> (content, arrays)` and, for methods that serve
+live streams, a `step` function that answers one `step` request inline.
+`progress(step, total, stage)` raises `Cancelled` once the client has cancelled, so a job
+stops between steps. Methods define theirs as `JOB` in the module named by the registry
+(motionfield/methods/__init__.py).
 """
 
 from __future__ import annotations
@@ -102,11 +104,15 @@ class JobType:
     run: Callable[[dict, dict[str, np.ndarray], Progress], tuple[dict, dict[str, np.ndarray]]]
     arrays: dict[str, str] = field(default_factory=dict)  # name -> description
     version: str = "1"
+    # live streams: step(params, arrays, stream, restart) -> (content, arrays) answers a
+    # `step` request at once, in the server's own thread (no queue): keep it to milliseconds
+    step: Callable[[dict, dict[str, np.ndarray], str, bool],
+                   tuple[dict, dict[str, np.ndarray]]] | None = None
 
     def describe(self) -> dict:
         """What `info` publishes for this job (docs/protocol.md, "Methods")."""
         return {"name": self.name, "label": self.label, "help": self.help,
-                "version": self.version,
+                "version": self.version, "live": self.step is not None,
                 "params": {k: p.to_dict() for k, p in self.params.items()},
                 "arrays": self.arrays}
 

@@ -4,8 +4,9 @@ Arrays: `times` (T,), `positions` (T, 3, 3) and `orientations` (T, 3, 4) of head
 right hand, `tracked` (T, 2). With `space` "openxr" they are OpenXR poses (tracking.py:
 floor-level space, Y up, the view's -Z ahead, wrist joints' -Z to the fingertips), with
 quaternions in the project's w, x, y, z order; with "smpl" they are the world transforms of
-the SMPL head joint and wrists in the SMPL frame. With `stream`, requests are the live
-samples of a named stream, answered as they come (live.py).
+the SMPL head joint and wrists in the SMPL frame. Live tracking goes through `step`
+requests instead (docs/protocol.md, "Live streams"): each carries the samples of a named
+stream since the last one and is answered at once with their poses (live.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from motionfield.methods.sparse.cli import add_commands, add_eval, add_train  # 
 from motionfield.methods.sparse.config import FPS, MAX_SECONDS
 from motionfield.server.jobs import JobError, JobType, Param, Progress
 
-MAX_LIVE_SAMPLES = 1000  # one live request's samples (a stream sends them as they come)
+MAX_STEP_SAMPLES = 90  # one live request's samples, 1 s of a 90 Hz headset: a step is
+# answered in the server's own thread, so its work stays bounded
 ARRAYS = {
     "times": "(T,) float: sample times, seconds, strictly increasing (any rate)",
     "positions": "(T, 3, 3) float: head, left hand, right hand positions, metres",
@@ -52,16 +54,18 @@ def _tracking(params: dict, arrays: dict[str, np.ndarray]):
     return from_smpl(arrays["times"], arrays["positions"], quats, arrays["tracked"])
 
 
+def _checked_tracking(params: dict, arrays: dict[str, np.ndarray]):
+    try:
+        return _tracking(params, arrays)
+    except MotionfieldError as exc:
+        raise JobError(f"sparse: {exc}") from None
+
+
 def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
     from motionfield.body.timing import parse_fps
     from motionfield.methods.sparse.infer import solve_tracking
 
-    try:
-        tracking = _tracking(params, arrays)
-    except MotionfieldError as exc:
-        raise JobError(f"sparse: {exc}") from None
-    if params["stream"]:
-        return _live(params, tracking)
+    tracking = _checked_tracking(params, arrays)
     span = float(tracking.times[-1] - tracking.times[0])
     if span > MAX_SECONDS:
         raise JobError(f"sparse: {span:.0f} s of tracking; one job solves at most "
@@ -80,7 +84,7 @@ def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
     return content, motion_arrays(motion)
 
 
-def _live(params: dict, tracking):
+def _step(params: dict, arrays: dict[str, np.ndarray], stream: str, restart: bool):
     """The poses of a live stream's new samples, at their own times (`fps` unused)."""
     from motionfield.body.rotations import matrix_to_quat
     from motionfield.body.skeleton import smpl_skeleton
@@ -88,15 +92,14 @@ def _live(params: dict, tracking):
     from motionfield.methods.sparse import live
     from motionfield.motion import Motion
 
-    if len(params["stream"]) > 64:
-        raise JobError("sparse: a stream's name has at most 64 characters")
-    if len(tracking.times) > MAX_LIVE_SAMPLES:
-        raise JobError(f"sparse: {len(tracking.times)} samples in one live request; at "
-                       f"most {MAX_LIVE_SAMPLES} (send them as they come)")
-    tokens = live.step(_solver(), params["stream"], tracking, params["restart"])
+    tracking = _checked_tracking(params, arrays)
+    if len(tracking.times) > MAX_STEP_SAMPLES:
+        raise JobError(f"sparse: {len(tracking.times)} samples in one live step; at most "
+                       f"{MAX_STEP_SAMPLES} (send them as they come, or submit a recording)")
+    tokens = live.step(_solver(), stream, tracking, restart)
     rot, trans = tokens_to_motion(tokens)
     motion = Motion(matrix_to_quat(rot), trans, tracking.times, smpl_skeleton())
-    return {**motion_content(motion), "stream": params["stream"]}, motion_arrays(motion)
+    return motion_content(motion), motion_arrays(motion)
 
 
 JOB = SPARSE = JobType(
@@ -110,11 +113,5 @@ JOB = SPARSE = JobType(
                                  "view and wrist joints) or SMPL joint transforms",
                        default="openxr", choices=("openxr", "smpl")),
         "fps": OUTPUT_FPS,
-        "stream": Param("string", "live: a name for this stream; each request then carries "
-                                  "the samples since the last one and is answered with "
-                                  "their poses (live.py; fps unused)", default="",
-                        panel=False),
-        "restart": Param("boolean", "live: begin the named stream afresh", default=False,
-                         panel=False),
     },
-    run=_run, arrays=ARRAYS)
+    run=_run, arrays=ARRAYS, step=_step)

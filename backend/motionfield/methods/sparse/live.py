@@ -1,9 +1,10 @@
-"""Live streams through the `sparse` job: each request carries the tracking samples that
-came since the last one (usually one) and is answered with their poses at once.
+"""Live streams: each `step` request (docs/protocol.md, "Live streams") carries the tracking
+samples that came since the last one (usually one) and is answered with their poses at once.
 
-A stream is named by the client (`stream` parameter) and kept between requests in this
-backend process: at most MAX_STREAMS at a time, each forgotten after IDLE_S without a
-request (the oldest goes first when a new one would exceed the bound). Samples step the
+A stream is named by the client (the server keeps each client's names apart) and kept
+between requests in this backend process: at most MAX_STREAMS at a time, each forgotten
+after IDLE_S without a request (the oldest goes first when a new one would exceed the
+bound). Samples step the
 network at about config.FPS: one that comes sooner than 3/4 of a frame after the last
 stepped one is answered with the last pose (a 90 Hz headset steps it every third sample).
 """
