@@ -76,12 +76,19 @@ def test_window_inputs_do_not_change_when_the_world_turns_about_the_vertical():
     take = sparse_synth.takes(1)[0]
     turn = axis_angle_to_matrix(np.array([0.0, 1.1, 0.0])).astype(np.float32)
     shift = np.array([3.0, 0.0, -2.0], np.float32)
-    since = np.zeros((len(take.pos), 2), np.float32)
-    a, yaw_a, origin_a = features.window_inputs(take.rot[:9], take.pos[:9], since[:9])
-    b, yaw_b, origin_b = features.window_inputs(turn @ take.rot[:9], take.pos[:9] @ turn.T + shift,
-                                                since[:9])
+    a, yaw_a, origin_a = features.window_inputs(take.rot[:9], take.pos[:9])
+    b, yaw_b, origin_b = features.window_inputs(turn @ take.rot[:9], take.pos[:9] @ turn.T + shift)
     np.testing.assert_allclose(a, b, atol=2e-4)
     np.testing.assert_allclose(yaw_b, turn @ yaw_a, atol=1e-5)
+    # a recurrent model's inputs: every frame in its own heading frame, so the same too
+    per_a, per_yaw_a, _ = features.frame_inputs(take.rot[:9], take.pos[:9])
+    per_b, per_yaw_b, _ = features.frame_inputs(turn @ take.rot[:9],
+                                                take.pos[:9] @ turn.T + shift)
+    assert per_a.shape == (8, 3, 18)
+    np.testing.assert_allclose(per_a, per_b, atol=2e-4)
+    np.testing.assert_allclose(per_yaw_b, turn @ per_yaw_a, atol=1e-5)
+    np.testing.assert_allclose(per_a[-1], features.window_inputs(take.rot[7:9],
+                                                                 take.pos[7:9])[0][0], atol=1e-6)
     tokens = take.tokens[1:9]
     local = features.tokens_to_window(tokens, yaw_a, origin_a)
     np.testing.assert_allclose(features.to_world(local, yaw_a, origin_a), tokens, atol=1e-5)
@@ -93,8 +100,11 @@ def _inputs(frames: int, seed: int = 0):
             torch.rand(1, frames, 2, generator=g))
 
 
-@pytest.mark.parametrize("config", [TINY, ModelConfig(**{**TINY.to_dict(), "spatial": False,
-                                                         "unseen": "hold"})])
+AVATARPOSER_TINY = ModelConfig(**{**TINY.to_dict(), "spatial": False, "unseen": "hold",
+                                   "temporal": "window"})
+
+
+@pytest.mark.parametrize("config", [TINY, AVATARPOSER_TINY])
 def test_the_network_is_causal(config):
     model = SparsePoser(config).eval()
     feats, seen, since = _inputs(8)
@@ -227,8 +237,19 @@ def test_a_csv_without_its_columns_is_refused(tmp_path):
         tracking.read_tracking(path)
 
 
-def test_the_online_step_answers_as_the_whole_window_does():
+def test_a_recurrent_model_goes_on_from_its_state_as_if_never_stopped():
     model = SparsePoser(ModelConfig(**{**TINY.to_dict(), "layers": 2})).eval()
+    feats, seen, since = _inputs(8)
+    with torch.no_grad():
+        whole, _ = model.run(feats, seen, since)
+        first, state = model.run(feats[:, :5], seen[:, :5], since[:, :5])
+        rest, _ = model.run(feats[:, 5:], seen[:, 5:], since[:, 5:], state)
+    torch.testing.assert_close(torch.cat([first, rest], dim=1), whole, atol=1e-6, rtol=1e-6)
+
+
+def test_the_online_step_answers_as_the_whole_window_does():
+    model = SparsePoser(ModelConfig(**{**TINY.to_dict(), "layers": 2,
+                                       "temporal": "window"})).eval()
     feats, seen, since = _inputs(8)
     with torch.no_grad():
         whole, last = model(feats, seen, since), model(feats, seen, since, last_only=True)

@@ -23,7 +23,8 @@ def add_train(sub) -> None:
     p.add_argument("--batch", type=int, default=d.batch, help="windows per step")
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--window", type=int, default=ModelConfig.window, help="frames seen")
+    p.add_argument("--window", type=int, default=ModelConfig.window,
+                   help="frames seen (--baseline) or that the loss sees in each sequence")
     p.add_argument("--width", type=int, default=ModelConfig.width)
     p.add_argument("--layers", type=int, default=ModelConfig.layers)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
@@ -72,7 +73,8 @@ def _train(args: argparse.Namespace) -> int:
         config = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
         model = ModelConfig(window=args.window, width=args.width, layers=args.layers,
                             spatial=not args.baseline,
-                            unseen="hold" if args.baseline else "mask")
+                            unseen="hold" if args.baseline else "mask",
+                            temporal="window" if args.baseline else "recurrent")
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
     began = time.perf_counter()

@@ -14,6 +14,7 @@ DEVICES = ("head", "left_hand", "right_hand")
 SMPL_DEVICE_JOINTS = (15, 20, 21)  # SMPL head, left_wrist, right_wrist
 FEATURES = 18       # per device: position 3, rotation 6D 6, velocity 3, turn per second 6D 6
 UNSEEN = ("mask", "hold")
+TEMPORAL = ("recurrent", "window")
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,13 @@ CONTROLLERS = Headset(horizontal_deg=180.0, view_pitch_deg=0.0, up_deg=180.0,
 class ModelConfig:
     """The network's shape.
 
-    window : frames the causal encoder sees (the latest is the one answered)
-    width, layers, heads : the temporal transformer (causal attention over the window)
+    temporal : "recurrent": a GRU carries each frame's code to the next, and each frame's
+        inputs and answer are in that frame's own heading frame (HMD-NeMo); "window":
+        causal attention over the last `window` frames, all in the latest frame's heading
+        frame (AvatarPoser)
+    window : "window": frames the causal encoder sees (the latest is the one answered);
+        "recurrent": frames of each training sequence that the loss sees
+    width, layers, heads : the temporal encoder (GRU layers, or attention layers and heads)
     spatial : True: each device is a token (`spatial_width` values) and one attention layer
         mixes the three per frame (HMD-NeMo's spatial encoder); False: the three devices'
         features are concatenated into one vector per frame (AvatarPoser)
@@ -94,6 +100,7 @@ class ModelConfig:
     spatial: bool = True
     spatial_width: int = 64
     unseen: str = "mask"
+    temporal: str = "recurrent"
 
     def __post_init__(self):
         bad = [f"{name}={getattr(self, name)}" for name in ("window", "width", "layers", "heads",
@@ -104,6 +111,8 @@ class ModelConfig:
                        f"multiples of heads={self.heads}")
         if self.unseen not in UNSEEN:
             bad.append(f"unseen={self.unseen!r} (one of {UNSEEN})")
+        if self.temporal not in TEMPORAL:
+            bad.append(f"temporal={self.temporal!r} (one of {TEMPORAL})")
         if bad:
             raise ValueError(f"bad model settings: {', '.join(bad)}")
 
@@ -115,7 +124,7 @@ class ModelConfig:
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown model settings: {sorted(unknown)}")
-        return cls(**data)
+        return cls(**{"temporal": "window", **data})  # saved before recurrent models were
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def heading(rot: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return yaw, origin.astype(np.float32)
 
 
-def window_inputs(rot: np.ndarray, pos: np.ndarray, since: np.ndarray
+def window_inputs(rot: np.ndarray, pos: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Held tracking of W + 1 frames (..., W + 1, ...) -> (features (..., W, 3, 18) in the
     frame of the window's last frame, yaw (..., 3, 3), origin (..., 3)). Per device:
@@ -78,6 +78,16 @@ def window_inputs(rot: np.ndarray, pos: np.ndarray, since: np.ndarray
         np.diff(local_pos, axis=-3) * FPS, (matrix_to_6d(turn) - IDENTITY_6D) * FPS,
     ], axis=-1)
     return feats.astype(np.float32), yaw, origin
+
+
+def frame_inputs(rot: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Held tracking of T + 1 frames -> (features (..., T, 3, 18), yaw (..., T, 3, 3),
+    origin (..., T, 3)): each of the last T frames in its own heading frame, its velocities
+    from the frame before (a recurrent model's inputs)."""
+    frames = pos.shape[-3] - 1
+    pairs = np.arange(frames)[:, None] + np.arange(2)
+    feats, yaw, origin = window_inputs(rot[..., pairs, :, :, :], pos[..., pairs, :, :])
+    return feats[..., 0, :, :], yaw, origin
 
 
 def tokens_to_window(tokens: np.ndarray, yaw: np.ndarray, origin: np.ndarray) -> np.ndarray:

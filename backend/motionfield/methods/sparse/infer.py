@@ -22,6 +22,7 @@ from motionfield.methods.sparse.features import (
     IDENTITY_6D,
     MAX_SINCE,
     fill_unseen,
+    frame_inputs,
     heading,
     rest_hands,
     to_world,
@@ -46,18 +47,53 @@ class Solver:
         self.meet_trackers = meet_trackers and model is not None
 
     @property
-    def window(self) -> int:
-        return self.model.config.window if self.model is not None else 1
+    def recurrent(self) -> bool:
+        return self.model is not None and self.model.config.temporal == "recurrent"
+
+    @property
+    def context(self) -> int:
+        """Tracking frames one online step reads: the window and the frame before it, or
+        a frame and the one before it (recurrent: the rest is in the state)."""
+        if self.model is None:
+            return 1
+        return 2 if self.recurrent else self.model.config.window + 1
 
     def solve(self, rot: np.ndarray, pos: np.ndarray, seen: np.ndarray) -> np.ndarray:
         """Tracking at config.FPS, rot (T, 3, 3, 3), pos (T, 3, 3), seen (T, 2) -> world
         tokens (T, 25, 6) (body/tokens.py)."""
         held_rot, held_pos, since = fill_unseen(rot, pos, seen)
-        frames = len(pos)
-        index = np.maximum(np.arange(frames)[:, None] + np.arange(-self.window, 1), 0)
         if self.model is None:
             return standing(held_rot[:, None], held_pos[:, None])[:, 0]
-        feats, yaw, origin = window_inputs(held_rot[index], held_pos[index], since[index])
+        if self.recurrent:
+            out, yaw, origin = self._run(held_rot, held_pos, seen, since)
+        else:
+            out, yaw, origin = self._windows(held_rot, held_pos, seen, since)
+        out = to_world(out, yaw, origin)
+        if self.meet_trackers:  # towards the held poses: a lost hand's last sighting
+            out = reach(out, held_rot.astype(np.float64), held_pos.astype(np.float64),
+                        ramp(seen))
+            out = settle(out, seen)[0]
+        return out
+
+    def _run(self, rot, pos, seen, since):
+        """A recurrent model over the whole take, from its first frame (repeated before)."""
+        feats, yaw, origin = frame_inputs(np.concatenate([rot[:1], rot]),
+                                          np.concatenate([pos[:1], pos]))
+        out, state = [], None
+        with torch.inference_mode():
+            for s in range(0, len(pos), CHUNK * 8):  # the state carries across parts
+                part = slice(s, s + CHUNK * 8)
+                pred, state = self.model.run(torch.from_numpy(feats[None, part]),
+                                             torch.from_numpy(seen[None, part]),
+                                             torch.from_numpy(since[None, part]), state)
+                out.append(pred[0].numpy())
+        return np.concatenate(out), yaw, origin
+
+    def _windows(self, rot, pos, seen, since):
+        """A window model on every frame's window (frames before the start repeat it)."""
+        frames, window = len(pos), self.model.config.window
+        index = np.maximum(np.arange(frames)[:, None] + np.arange(-window, 1), 0)
+        feats, yaw, origin = window_inputs(rot[index], pos[index])
         seen_w, since_w = seen[index[:, 1:]], since[index[:, 1:]]
         out = np.empty((frames, TOKENS, VALUES), dtype=np.float32)
         with torch.inference_mode():
@@ -66,12 +102,7 @@ class Solver:
                 pred = self.model(torch.from_numpy(feats[part]), torch.from_numpy(seen_w[part]),
                                   torch.from_numpy(since_w[part]), last_only=True)
                 out[part] = pred[:, 0].numpy()
-        out = to_world(out, yaw, origin)
-        if self.meet_trackers:  # towards the held poses: a lost hand's last sighting
-            out = reach(out, held_rot.astype(np.float64), held_pos.astype(np.float64),
-                        ramp(seen))
-            out = settle(out, seen)[0]
-        return out
+        return out, yaw, origin
 
 
 class Stream:
@@ -86,6 +117,7 @@ class Stream:
         self.unseen_for = np.full(2, -1)  # frames since each hand was seen; -1: never
         self.weight = np.zeros(2)  # the hands' share of reach.py's correction
         self.traced = None
+        self.state = None  # a recurrent model's, after the last step
         self.settled: dict | None = None  # reach.settle's state
 
     def step(self, rot: np.ndarray, pos: np.ndarray, seen: np.ndarray) -> np.ndarray:
@@ -93,23 +125,33 @@ class Stream:
         rot, pos, since = self._held(np.asarray(rot, np.float32), np.asarray(pos, np.float32),
                                      np.asarray(seen, bool))
         if self.buffer is None:  # a stream begins as if its first frame had always been
-            self.buffer = tuple(np.repeat(a[None], self.solver.window + 1, axis=0)
+            self.buffer = tuple(np.repeat(a[None], self.solver.context, axis=0)
                                 for a in (rot, pos, since))
-            self.seen = np.repeat(np.asarray(seen, bool)[None], self.solver.window, axis=0)
+            self.seen = np.repeat(np.asarray(seen, bool)[None], self.solver.context - 1, axis=0)
         else:
             self.buffer = tuple(np.concatenate([b[1:], a[None]])
                                 for b, a in zip(self.buffer, (rot, pos, since)))
             self.seen = np.concatenate([self.seen[1:], np.asarray(seen, bool)[None]])
         self.frames += 1
-        model = self.solver.model
-        if model is None:
+        if self.solver.model is None:
             return standing(rot, pos)
-        feats, yaw, origin = window_inputs(*self.buffer)
-        inputs = (torch.from_numpy(feats[None]), torch.from_numpy(self.seen[None]),
-                  torch.from_numpy(self.buffer[2][None, 1:]))
+        if self.solver.recurrent:
+            if self.state is None:
+                config = self.solver.model.config
+                self.state = torch.zeros(config.layers, 1, config.width)
+            feats, yaw, origin = frame_inputs(*self.buffer[:2])
+            inputs = (torch.from_numpy(feats[None]), torch.from_numpy(self.seen[None, -1:]),
+                      torch.from_numpy(self.buffer[2][None, -1:]), self.state)
+        else:
+            feats, yaw, origin = window_inputs(*self.buffer[:2])
+            feats, yaw, origin = feats[None], yaw[None], origin[None]
+            inputs = (torch.from_numpy(feats), torch.from_numpy(self.seen[None]),
+                      torch.from_numpy(self.buffer[2][None, 1:]))
         with torch.inference_mode():
             out = self._network(inputs)(*inputs)
-        tokens = to_world(out[0, 0].numpy(), yaw, origin)
+        if self.solver.recurrent:
+            out, self.state = out
+        tokens = to_world(out[0, 0].numpy(), yaw[0], origin[0])
         if not self.solver.meet_trackers:
             return tokens
         self.weight = ramp(np.asarray(seen, bool)[None], self.weight)[0]
@@ -119,17 +161,17 @@ class Stream:
         return tokens[0]
 
     def _network(self, inputs):
-        """The model's online step traced once for this input shape: at batch 1 Python's
-        per-layer overhead is most of the time (2 ms eager, 1.4 ms traced, 1.0 frozen)."""
+        """The model's online step traced once for this input shape, frozen for inference:
+        at batch 1 Python's per-layer overhead is most of the time (for the window model:
+        2 ms eager, 1.4 ms traced, 1.0 ms frozen)."""
         if self.traced is None:
-            step = _LastFrame(self.solver.model).eval()
+            step = (_Recurrent if self.solver.recurrent else _LastFrame)(self.solver.model)
             # the tracer's warnings are about shape checks, constant here (one shape); and
             # torch.jit is deprecated: torch.compile would be its successor, at a cost of
             # seconds of compiling on the first frame
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                traced = torch.jit.trace(step, inputs, check_trace=False)
-                # frozen and fused for inference: 1.0 ms a frame against 1.4 traced
+                traced = torch.jit.trace(step.eval(), inputs, check_trace=False)
                 self.traced = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
         return self.traced
 
@@ -147,6 +189,15 @@ class Stream:
         held_pos[1:] = np.where(never[:, None], rest, self.last_seen[1])
         since = np.where(never, MAX_SINCE, self.unseen_for / FPS).clip(0, MAX_SINCE)
         return held_rot, held_pos, since.astype(np.float32)
+
+
+class _Recurrent(torch.nn.Module):
+    def __init__(self, model: SparsePoser):
+        super().__init__()
+        self.model = model
+
+    def forward(self, features, seen, since, state):
+        return self.model.run(features, seen, since, state)
 
 
 class _LastFrame(torch.nn.Module):

@@ -23,16 +23,22 @@ from motionfield.methods.sparse.config import (
     ModelConfig,
     TrainConfig,
 )
-from motionfield.methods.sparse.features import fill_unseen, tokens_to_window, window_inputs
+from motionfield.methods.sparse.features import (
+    fill_unseen,
+    frame_inputs,
+    tokens_to_window,
+    window_inputs,
+)
 from motionfield.methods.sparse.model import SparsePoser
 
 METHOD = "sparse"
 
 
 def batch(rng: np.random.Generator, windows: sdata.TrainWindows, size: int,
-          headset: Headset, headset_share: float) -> dict[str, torch.Tensor]:
+          headset: Headset, headset_share: float, recurrent: bool) -> dict[str, torch.Tensor]:
     """A batch of windows: `headset_share` of them tracked through `headset`, the rest by
-    controllers; inputs and targets in each window's frame."""
+    controllers. Window models see the window in its last frame's heading frame; recurrent
+    ones see the lead and the window, each frame in its own (`yaw`, `origin` say which)."""
     tokens, rot, pos = windows.draw(rng, size)
     through = rng.random(size) < headset_share
     seen = np.ones((*pos.shape[:2], 2), dtype=bool)
@@ -40,17 +46,26 @@ def batch(rng: np.random.Generator, windows: sdata.TrainWindows, size: int,
         if rows.any():
             rot[rows], pos[rows], seen[rows] = sdata.observe(rng, kit, rot[rows], pos[rows])
     held_rot, held_pos, since = fill_unseen(rot, pos, seen)
-    w = windows.window + 1
-    feats, yaw, origin = window_inputs(held_rot[:, -w:], held_pos[:, -w:], since[:, -w:])
-    target = tokens_to_window(tokens, yaw, origin)
-    return {"features": torch.from_numpy(feats), "seen": torch.from_numpy(seen[:, 1 - w:]),
-            "since": torch.from_numpy(since[:, 1 - w:]), "target": torch.from_numpy(target)}
+    w = windows.window
+    if recurrent:  # every frame after the first: the lead warms the state up
+        feats, yaw, origin = frame_inputs(held_rot, held_pos)
+        target = tokens_to_window(tokens[:, :, None], yaw[:, -w:], origin[:, -w:])[:, :, 0]
+        frame = {"yaw": torch.from_numpy(yaw[:, -w:]), "origin": torch.from_numpy(origin[:, -w:])}
+        seen, since = seen[:, 1:], since[:, 1:]
+    else:
+        feats, yaw, origin = window_inputs(held_rot[:, -w - 1:], held_pos[:, -w - 1:])
+        target = tokens_to_window(tokens, yaw, origin)
+        frame = {}
+        seen, since = seen[:, -w:], since[:, -w:]
+    return {"features": torch.from_numpy(feats), "seen": torch.from_numpy(seen),
+            "since": torch.from_numpy(since), "target": torch.from_numpy(target), **frame}
 
 
 class PoseLoss:
     """Mean joint distance (m) after forward kinematics, the head and wrists' distance once
     more (they must follow the trackers), a small 6D term (twist), and the error of joint
-    velocities (per frame, x `velocity_weight`)."""
+    velocities (per frame, x `velocity_weight`). Tokens each in their own heading frame
+    are compared in the world (`yaw`, `origin`): velocities must not see frames turn."""
 
     def __init__(self, velocity_weight: float):
         skel = smpl_skeleton()
@@ -63,10 +78,15 @@ class PoseLoss:
         return forward_kinematics_t(rot, tokens[..., ROOT_TOKEN, :3], self.offsets,
                                     self.parents)[1]
 
-    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor,
+                 yaw: torch.Tensor | None = None, origin: torch.Tensor | None = None
+                 ) -> torch.Tensor:
         p = self.positions(pred)
         with torch.no_grad():
             t = self.positions(target)
+        if yaw is not None:
+            p = p @ yaw.transpose(-1, -2) + origin[..., None, :]
+            t = t @ yaw.transpose(-1, -2) + origin[..., None, :]
         joints = (p - t).norm(dim=-1)
         velocity = ((p[:, 1:] - p[:, :-1]) - (t[:, 1:] - t[:, :-1])).norm(dim=-1).mean()
         sixd = (pred[..., :24, :] - target[..., :24, :]).abs().mean()
@@ -78,8 +98,9 @@ def normalisation(model: SparsePoser, windows: sdata.TrainWindows, config: Train
                   headset: Headset) -> None:
     """The feature mean and spread, from 20 batches of the training windows."""
     rng = np.random.default_rng(config.seed + 1)
-    feats = torch.cat([batch(rng, windows, config.batch, headset, config.headset_share)
-                       ["features"].flatten(0, 1) for _ in range(20)])
+    recurrent = model.config.temporal == "recurrent"
+    feats = torch.cat([batch(rng, windows, config.batch, headset, config.headset_share,
+                             recurrent)["features"].flatten(0, 1) for _ in range(20)])
     model.feature_mean.copy_(feats.mean(0))
     model.feature_std.copy_(feats.std(0).clamp(min=1e-3))
 
@@ -110,9 +131,12 @@ def train(config: TrainConfig, model_config: ModelConfig, out: Path,
         normalisation(model, windows, config, headset)
     loss_fn = PoseLoss(config.velocity_weight)
 
+    recurrent = model_config.temporal == "recurrent"
+
     def loss(rng: np.random.Generator) -> torch.Tensor:
-        b = batch(rng, windows, config.batch, headset, config.headset_share)
-        return loss_fn(model(b["features"], b["seen"], b["since"]), b["target"])
+        b = batch(rng, windows, config.batch, headset, config.headset_share, recurrent)
+        pred = model(b["features"], b["seen"], b["since"])[:, -model_config.window:]
+        return loss_fn(pred, b["target"], b.get("yaw"), b.get("origin"))
 
     meta = {**settings, "data": sdata.DESCRIPTION, "licence": sdata.LICENCE,
             "takes": len(takes), "frames": int(len(windows.tokens))}
@@ -122,6 +146,7 @@ def train(config: TrainConfig, model_config: ModelConfig, out: Path,
                         {**meta, "steps_done": step})
 
     desc = "sparse " + ("mask tokens" if model_config.unseen == "mask" else "held hands")
+    desc += ", recurrent" if recurrent else f", {model_config.window}-frame window"
     training.run(model, loss, save, out, config, resume=resume, progress=progress,
                  desc=desc, stop_after=stop_after)
     (out / "settings.json").write_text(json.dumps(settings, indent=1))
