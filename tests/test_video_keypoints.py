@@ -298,3 +298,24 @@ def test_extraction_from_real_street_footage():
     assert (y["nose"] < y["left_shoulder"]).all() and (y["left_shoulder"] < y["left_hip"]).all()
     assert (y["left_hip"] < y["left_knee"]).all() and (y["left_knee"] < y["left_ankle"]).all()
     assert np.median(k.confidence[:, [5, 6, 11, 12]]) > 0.9
+
+
+def test_the_keypoints_command_converts_and_extracts(tmp_path, capsys):
+    from motionfield.cli import main
+
+    kp.write_mediapipe_csv(tmp_path / "m.csv", _landmarks())
+    assert main(["keypoints", str(tmp_path / "m.csv"), "-o", str(tmp_path / "k.npz"),
+                 "--fps", "30", "--image-size", "640", "480"]) == 0
+    assert kp.load_keypoints(tmp_path / "k.npz").image_size == (640, 480)
+    assert main(["keypoints", str(tmp_path / "m.csv"), "-o", str(tmp_path / "k.npz"),
+                 "--fps", "30", "--image-size", "640", "480"]) == 2       # exists
+    assert main(["keypoints", str(tmp_path / "m.csv"), "-o", str(tmp_path / "k2.npz"),
+                 "--fps", "30"]) == 2                                     # size unknown
+    assert "--image-size" in capsys.readouterr().err
+    assert main(["keypoints", str(tmp_path / "k.npz"), "-o", str(tmp_path / "op")]) == 0
+    assert len(list((tmp_path / "op").glob("*.json"))) == 8
+    pytest.importorskip("mediapipe")
+    clip = _hopper_clip(tmp_path / "hopper.avi", frames=4)
+    assert main(["keypoints", str(clip), "-o", str(tmp_path / "h.csv")]) == 0
+    back = kp.read_keypoints(tmp_path / "h.csv", fps=25, image_size=(640, 640))
+    assert back.frames == 4 and back.detected.all()
