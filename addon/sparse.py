@@ -95,8 +95,9 @@ class LiveBody:
         first = self.began is None
         self.began = now if first else self.began
         arrays = _arrays([now - self.began], [_sample(*self.objects)])
+        # the first step loads the model and prepares its online network: seconds
         result = self.client.step("sparse", self.stream, {"space": "openxr", "fps": 30.0},
-                                  arrays, restart=first, timeout=10.0)
+                                  arrays, restart=first, timeout=120.0 if first else 10.0)
         if self.armature is None:
             self._make_armature(result)
         rot, trans = result.arrays["rotations"], result.arrays["root_translation"]
