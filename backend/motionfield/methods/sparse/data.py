@@ -29,11 +29,10 @@ from motionfield.body.kinematics import forward_kinematics
 from motionfield.body.rotations import quat_to_matrix
 from motionfield.body.skeleton import smpl_skeleton
 from motionfield.body.tokens import motion_to_tokens
+from motionfield.data.takes import ALL_SOURCES, built_clips
 from motionfield.methods.sparse.config import FPS, SMPL_DEVICE_JOINTS, Headset
 from motionfield.motion import Motion
 
-SOURCES = ("bandai-namco-1", "bandai-namco-2", "cmu-benchmark", "cmu_bvh", "ReActIdle")
-FOLDER_SOURCES = ("cmu_bvh", "ReActIdle")  # built from their folder of BVH files
 SPLITS = ("train", "val", "test")
 LICENCE = ("CC BY-NC 4.0 (Bandai Namco Research Motiondataset, non-commercial); CMU Graphics "
            "Lab Motion Capture Database terms; MIT (ReActIdle, Atxa Landa et al.)")
@@ -71,27 +70,14 @@ def take_from_motion(take_id: str, split: str, motion: Motion) -> Take:
                 rot.astype(np.float32), pos.astype(np.float32))
 
 
-def load_takes(data_root: Path | None = None, sources: tuple[str, ...] = SOURCES,
+def load_takes(data_root: Path | None = None, sources: tuple[str, ...] = ALL_SOURCES,
                splits: tuple[str, ...] = SPLITS, progress: bool = True) -> list[Take]:
     """Every take of `splits` from `sources` (their sets built now if missing or stale)."""
-    from motionfield.data.build import build, load_set
-    from motionfield.data.sources import source_path
-
     skel = smpl_skeleton()
-    takes = []
-    for source in sources:
-        if source in FOLDER_SOURCES:
-            folder = Path(data_root) / source if data_root else source_path(source)
-            built = build(str(folder), progress=progress)
-        else:
-            built = build(source, progress=progress, data_root=data_root)
-        data = load_set(built)
-        for i, clip in enumerate(data.clips):
-            if clip["split"] not in splits or clip["frames"] < 2:
-                continue
-            motion = Motion.from_frames(*data.clip(i), skel, clip["fps"])
-            takes.append(take_from_motion(f"{source}/{clip['id']}", clip["split"], motion))
-    return takes
+    return [take_from_motion(clip.id, clip.split, Motion.from_frames(
+                clip.rotations, clip.root_translation, skel, clip.entry["fps"]))
+            for clip in built_clips(sources, data_root, progress)
+            if clip.split in splits and clip.entry["frames"] >= 2]
 
 
 def take_seed(take_id: str, setting: str) -> int:
