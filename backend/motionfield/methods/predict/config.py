@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+
+from motionfield.settings import Settings
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Settings):
     """The motion field's shape.
 
     joints, dims : tokens and values per token (CMU benchmark: 25 joints x 3 positions;
@@ -23,6 +24,8 @@ class ModelConfig:
         the body's motion as a whole shape each joint's future (siMLPe mixes joints in
         every block).
     """
+
+    KIND = "model settings"
 
     joints: int
     dims: int
@@ -49,19 +52,12 @@ class ModelConfig:
         if bad:
             raise ValueError(f"bad model settings: {', '.join(bad)}")
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
         """Saved settings; those of options since removed are dropped at their off value
         (the shipped checkpoints carry them so) and refused otherwise."""
-        data = without_removed(data, REMOVED_MODEL_OPTIONS, "model setting")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown model settings: {sorted(unknown)}")
-        return cls(**data)
+        return super().from_dict(without_removed(data, REMOVED_MODEL_OPTIONS,
+                                                 "model setting"))
 
 
 @dataclass(frozen=True)
@@ -132,7 +128,7 @@ def saved_training(saved: dict) -> dict:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Settings):
     """One training run. `history`/`future` are frame counts of the training windows;
     `incomplete` is the share of batches whose history has frames and joints hidden;
     `augment` applies the task's augmentation (CMU: mirroring; SMPL: mirroring and turns
@@ -153,6 +149,8 @@ class TrainConfig:
     fresh ones (a weights file, or a run folder: its `seed-N/` for this seed where it has
     one; training.initial_weights), with a
     fresh optimiser and schedule: pretraining on other data, then this run's."""
+
+    KIND = "training settings"
 
     task: str = "cmu"
     steps: int = 6000
@@ -183,9 +181,6 @@ class TrainConfig:
                if not allowed(getattr(self, name))]
         if bad:
             raise ValueError(f"bad training settings: {', '.join(bad)}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 def _count(v) -> bool:

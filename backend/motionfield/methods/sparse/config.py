@@ -3,8 +3,9 @@ bounds one request may ask for. No torch here, so `info` and the CLI's parser st
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+
+from motionfield.settings import Settings
 
 FPS = 30            # the rate the networks step at; inputs are resampled onto it
 MAX_SECONDS = 3600.0  # the longest tracking one job may solve
@@ -18,7 +19,7 @@ TEMPORAL = ("recurrent", "window")
 
 
 @dataclass(frozen=True)
-class Headset:
+class Headset(Settings):
     """Where a headset's cameras see hands, and how well.
 
     The volume is fixed to the head (SMPL head joint: forward +Z, up +Y): a wrist is seen
@@ -32,6 +33,8 @@ class Headset:
     `noise_m`, `noise_deg`: Gaussian tracking noise on each seen hand (the head gets a
     fifth); `dropouts_per_s` short losses of a seen hand lasting `dropout_s` (from, to).
     """
+
+    KIND = "headset settings"
 
     horizontal_deg: float = 60.0
     view_pitch_deg: float = 25.0
@@ -56,15 +59,10 @@ class Headset:
         if bad:
             raise ValueError(f"bad headset settings: {', '.join(bad)}")
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict) -> Headset:
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown headset settings: {sorted(unknown)}")
-        return cls(**{**data, "dropout_s": tuple(data.get("dropout_s", cls.dropout_s))})
+        return super().from_dict({**data, "dropout_s": tuple(data.get("dropout_s",
+                                                                       cls.dropout_s))})
 
 
 HEADSET = Headset()
@@ -74,7 +72,7 @@ CONTROLLERS = Headset(horizontal_deg=180.0, view_pitch_deg=0.0, up_deg=180.0,
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Settings):
     """The network's shape.
 
     temporal : "recurrent": a GRU carries each frame's code to the next, and each frame's
@@ -92,6 +90,8 @@ class ModelConfig:
         where it was, in the current head frame); "hold": the hand's last seen transform is
         repeated with zero velocity (AvatarPoser fed with hand tracking)
     """
+
+    KIND = "model settings"
 
     window: int = 40
     width: int = 128
@@ -116,23 +116,19 @@ class ModelConfig:
         if bad:
             raise ValueError(f"bad model settings: {', '.join(bad)}")
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown model settings: {sorted(unknown)}")
-        return cls(**{"temporal": "window", **data})  # saved before recurrent models were
+        return super().from_dict({"temporal": "window", **data})  # saved before recurrent
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Settings):
     """One training run: `steps` of `batch` windows; `headset_share` of the windows see the
     hands through the headset model (the rest as with controllers); `lead` frames before
     each window tell when and where a hand was last seen; `velocity_weight` weighs the
     joint velocity error against the position error."""
+
+    KIND = "training settings"
 
     steps: int = 5000  # the shipped checkpoints' (assets/sparse/README.md)
     batch: int = 48
@@ -155,6 +151,3 @@ class TrainConfig:
             bad.append(f"lead={self.lead} (at least 0)")
         if bad:
             raise ValueError(f"bad training settings: {', '.join(bad)}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)

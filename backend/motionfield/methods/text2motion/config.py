@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+
+from motionfield.settings import Settings
 
 # What one request may ask for: the sampler, the job's schema and the CLI read these here
 # (this module imports no torch, so `info` and the CLI's parser stay fast)
@@ -17,7 +18,7 @@ SHIPPED = "nerm.safetensors"  # in motionfield.assets/text2motion/
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Settings):
     """The two networks' shapes.
 
     latent : size of a clip's latent z (stage 1) and of what the diffusion model samples
@@ -28,6 +29,8 @@ class ModelConfig:
     denoiser_width, denoiser_layers : the latent denoiser's residual MLP
     diffusion_steps : K, the noise schedule's training steps (cosine schedule)
     """
+
+    KIND = "model settings"
 
     latent: int = 64
     width: int = 384
@@ -53,20 +56,10 @@ class ModelConfig:
         if bad:
             raise ValueError(f"bad model settings: {', '.join(bad)}")
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ModelConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown model settings: {sorted(unknown)}")
-        return cls(**data)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Settings):
     """Both stages of one run.
 
     steps_inr, steps_diffusion : optimiser steps of stage 1 (the auto-decoder) and stage 2
@@ -79,6 +72,8 @@ class TrainConfig:
     condition_dropout : share of stage-2 samples trained with the null text embedding
         (classifier-free guidance)
     """
+
+    KIND = "training settings"
 
     steps_inr: int = 10000
     steps_diffusion: int = 6000
@@ -108,9 +103,6 @@ class TrainConfig:
             bad.append(f"condition_dropout={self.condition_dropout} (from 0 up to 1)")
         if bad:
             raise ValueError(f"bad training settings: {', '.join(bad)}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
     def stage(self, name: str) -> Stage:
         """The loop settings (training.run) of stage "inr" or "diffusion"."""
