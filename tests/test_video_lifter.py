@@ -265,3 +265,15 @@ def test_the_shipped_lifters_are_small_credit_their_data_and_ours_wins(data_root
     assert ours["pa_mpjpe_mm"]["mean"] < 70 and ours["mpjpe_mm"]["mean"] < 110
     assert ours["mpjpe_mm"]["mean"] < frame["mpjpe_mm"]["mean"]
     assert ours["accel_mm"]["mean"] < 0.5 * frame["accel_mm"]["mean"]
+
+
+def test_settings_read_back_from_a_checkpoints_json():
+    import json
+
+    from motionfield.methods.video.config import Cameras
+
+    for settings in (CAMERAS, DETECTOR, ModelConfig(), TrainConfig()):
+        again = type(settings).from_dict(json.loads(json.dumps(settings.to_dict())))
+        assert again == settings
+    with pytest.raises(ValueError, match="unknown camera settings"):
+        Cameras.from_dict({"zoom": 2})

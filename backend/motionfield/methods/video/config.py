@@ -4,8 +4,9 @@ metadata. No torch here, so `info` and the CLI's parser stay fast."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+
+from motionfield.settings import Settings
 
 FPS = 30              # the lifter's rate: keypoints are resampled onto it
 SHIPPED = "lifter.safetensors"            # in motionfield.assets/video/
@@ -13,17 +14,15 @@ SHIPPED_BASELINE = "lifter_frame.safetensors"
 MAX_SECONDS = 3600.0  # the longest keypoint sequence one job lifts
 
 
-class _Settings:
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+def _tuples(value):
+    """JSON's lists back to the tuples the settings hold (image sizes: tuples of tuples)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
+
+class _Settings(Settings):
     @classmethod
     def from_dict(cls, data: dict):
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} settings: {sorted(unknown)}")
-        kinds = {f.name: f.type for f in dataclasses.fields(cls)}
-        return cls(**{k: tuple(v) if "tuple" in str(kinds[k]) else v for k, v in data.items()})
+        return super().from_dict({key: _tuples(value) for key, value in data.items()})
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,8 @@ class Cameras(_Settings):
     the pelvis but off centre by up to `aim_share` of the half-width, rolled up to
     `roll_deg`.
     """
+
+    KIND = "camera settings"
 
     yaw_deg: float = 180.0
     height_m: tuple[float, float] = (0.3, 2.4)
@@ -54,11 +55,6 @@ class Cameras(_Settings):
                 and self.image_sizes and 0 <= self.aim_share < 1):
             raise ValueError(f"bad camera settings: {self}")
 
-    @classmethod
-    def from_dict(cls, data: dict) -> Cameras:
-        out = super().from_dict(data)
-        return dataclasses.replace(out, image_sizes=tuple(tuple(s) for s in out.image_sizes))
-
 
 @dataclass(frozen=True)
 class Detector(_Settings):
@@ -74,6 +70,8 @@ class Detector(_Settings):
     second for `miss_s` seconds (nobody found: confidence 0). Joints outside the image keep
     their position with a confidence below 0.3. `clean_share` of the windows are exact.
     """
+
+    KIND = "detector settings"
 
     jitter: tuple[float, float] = (0.003, 0.02)
     bias: float = 0.012
@@ -109,6 +107,8 @@ class ModelConfig(_Settings):
     kernel 1 is the per-frame baseline (an MLP on one frame's keypoints, Martinez et al.).
     """
 
+    KIND = "model settings"
+
     width: int = 256
     blocks: int = 3
     kernel: int = 3
@@ -134,6 +134,8 @@ class TrainConfig(_Settings):
     """One training run: `steps` of `batch` windows whose `frames` centre frames are
     scored (each sees the model's receptive field); `velocity_weight` weighs the error of
     joint velocities, `sixd_weight` the 6D rotation error, against the joint error."""
+
+    KIND = "training settings"
 
     steps: int = 2500  # the shipped checkpoints' (assets/video/README.md)
     batch: int = 64
