@@ -244,6 +244,18 @@ def _hopper_clip(path: Path, frames: int = 10, step: int = 5) -> Path:
     return path
 
 
+def test_the_pose_models_ship_inside_the_wheel():
+    """What MODEL_COMPLEXITY runs is bundled (nothing to download); the others are not."""
+    mediapipe = pytest.importorskip("mediapipe")
+    from motionfield.methods.video.extract import MODEL_COMPLEXITY
+
+    modules = Path(mediapipe.__file__).parent / "modules"
+    assert MODEL_COMPLEXITY == 1
+    assert (modules / "pose_detection" / "pose_detection.tflite").stat().st_size > 1e6
+    assert (modules / "pose_landmark" / "pose_landmark_full.tflite").stat().st_size > 1e6
+    assert not (modules / "pose_landmark" / "pose_landmark_heavy.tflite").exists()
+
+
 def test_extraction_follows_a_real_face_and_shoulders(tmp_path):
     pytest.importorskip("mediapipe")
     from motionfield.methods.video.extract import extract_video
