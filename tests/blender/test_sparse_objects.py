@@ -96,17 +96,17 @@ def test_keyed_head_and_hands_become_a_body_that_follows_them(served):
     settled = np.ones(FRAMES, bool)  # the hands' corrections ramp in over 0.25 s (reach.py)
     settled[:8] = settled[UNSEEN.start:UNSEEN.stop + 8] = False  # at the start; on return
     assert error[:, 0].max() < 0.001 and error[8:, 2].max() < 0.02
-    # where the tracker lies beyond the arm's reach from the network's shoulder, the IK
-    # stops the wrist short of it: here up to 3.5 cm on 11 of the 94 settled frames
+    # where a tracker lies beyond the arm's reach from the network's shoulder, the IK stops
+    # the wrist short of it (the window model of before: up to 3.5 cm on 11 of 94 frames)
     assert error[settled, 1].mean() < 0.01 and error[settled, 1].max() < 0.04
     assert (error[settled, 1] < 0.02).mean() > 0.85
     step = np.linalg.norm(np.diff(joints[:, 1], axis=0), axis=-1)
     moved = np.linalg.norm(np.diff(tracked[:, 1], axis=0), axis=-1)
     print("left wrist per frame: largest step", step.max(), "the object's", moved.max(),
           "error while away", error[list(UNSEEN), 1].mean())
-    # leaving and coming back: no jump. On return the arm travels 33 cm to its tracker over
-    # the 0.25 s ramp (reach.py), at most 7.5 cm a frame here; before reach.settle the
-    # network's own arm jumped 16 cm in the one frame the hand came back
+    # leaving and coming back: no jump. On return the arm travels 40 cm to its tracker over
+    # the 0.25 s ramp (reach.py), at most 7.4 cm a frame here; without reach.settle the
+    # network's own arm jumps 19 cm in the one frame the hand comes back
     assert step.max() < 0.08
 
 

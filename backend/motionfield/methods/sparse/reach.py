@@ -140,24 +140,31 @@ def settle(tokens: np.ndarray, seen: np.ndarray, state: dict | None = None
     """Tokens (T, 25, 6) whose arms ease over RAMP_S from where they were whenever their
     hand is lost or found: the network's answer itself changes at once when a hand's
     input switches between the tracker and its mask token, and the arm must not jump with
-    it. Each frame's arm is turned from the previous frame's output towards this frame's
-    by 1 - e, e falling from 1 to 0 over RAMP_S after each change. `state` carries the
+    it. Each frame's arm is turned from where it was at the change towards this frame's
+    answer by 1 - e, e falling from 1 to 0 over RAMP_S after each change: the arm covers
+    the gap at an even pace (easing from the previous frame instead moved it most in the
+    middle of the ramp: 10 cm in one frame in the Blender test). `state` carries the
     previous frame's arms as rotation matrices (a stream); returns (tokens, state)."""
     step = 1.0 / (RAMP_S * FPS)
-    state = state or {"arms": None, "ease": np.zeros(2), "seen": None}
+    state = state or {"arms": None, "anchor": None, "ease": np.zeros(2), "seen": None}
     arms = sixd_to_matrix(tokens[:, ARM_JOINTS].astype(np.float64))  # (T, 2, 3, 3, 3)
     for t in range(len(tokens)):
         if state["seen"] is not None:
             changed = seen[t] != state["seen"]
+            if changed.any():  # ease from where the arm was when its hand came or went
+                state["anchor"] = np.where(changed[:, None, None, None], state["arms"],
+                                           state["anchor"])
             state["ease"] = np.where(changed, 1.0, np.maximum(state["ease"] - step, 0.0))
         state["seen"] = seen[t].copy()
         easing = state["ease"] > 0
         if state["arms"] is not None and easing.any():
             eased = _blend(arms[t, easing].reshape(-1, 3, 3),
-                           state["arms"][easing].reshape(-1, 3, 3),
+                           state["anchor"][easing].reshape(-1, 3, 3),
                            np.repeat(state["ease"][easing], 3))
             arms[t, easing] = eased.reshape(-1, 3, 3, 3)
         state["arms"] = arms[t]
+        if state["anchor"] is None:
+            state["anchor"] = arms[t].copy()
     out = tokens.copy()
     out[:, ARM_JOINTS] = matrix_to_6d(arms)  # orthonormal whether eased or not
     return out, state
