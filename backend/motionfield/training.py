@@ -70,6 +70,19 @@ def resuming(out: Path, resume: bool) -> bool:
     return resume and (Path(out) / STATE).exists()
 
 
+def resuming_same(out: Path, resume: bool, method: str, settings: dict) -> bool:
+    """`resuming`, refusing (ValueError) a run whose saved train and model settings differ
+    from `settings` ({"train": ..., "model": ...}): resumed, it would be neither run."""
+    if not resuming(out, resume):
+        return False
+    saved = read_meta(Path(out) / WEIGHTS, method)
+    changed = differences({**saved["train"], **saved["model"]},
+                          {**settings["train"], **settings["model"]})
+    if changed:
+        raise ValueError(f"cannot resume {out} with other settings: {', '.join(changed)}")
+    return True
+
+
 def _keep_state(out: Path, optimiser, schedule, step: int, rng: np.random.Generator) -> None:
     state = {"optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
              "step": step, "rng": json.dumps(rng.bit_generator.state)}

@@ -13,7 +13,7 @@ from motionfield.body.kinematics import forward_kinematics_t
 from motionfield.body.rotations_t import sixd_to_matrix_t
 from motionfield.body.skeleton import smpl_skeleton
 from motionfield.body.tokens import ROOT_TOKEN
-from motionfield.checkpoints import read_meta, save_checkpoint
+from motionfield.checkpoints import save_checkpoint
 from motionfield.methods.sparse import data as sdata
 from motionfield.methods.sparse.config import (
     CONTROLLERS,
@@ -115,13 +115,7 @@ def train(config: TrainConfig, model_config: ModelConfig, out: Path,
     out.mkdir(parents=True, exist_ok=True)
     settings = {"model": model_config.to_dict(), "train": config.to_dict(),
                 "headset": headset.to_dict()}
-    resume = training.resuming(out, resume)
-    if resume:
-        saved = read_meta(out / training.WEIGHTS, METHOD)
-        changed = training.differences({**saved["train"], **saved["model"]},
-                                       {**settings["train"], **settings["model"]})
-        if changed:
-            raise ValueError(f"cannot resume {out} with other settings: {', '.join(changed)}")
+    resume = training.resuming_same(out, resume, METHOD, settings)
     takes = takes if takes is not None else sdata.load_takes(data_root, splits=("train",),
                                                             progress=progress)
     torch.manual_seed(config.seed)
