@@ -116,6 +116,10 @@ class ModelConfig(Settings):
         if bad:
             raise ValueError(f"bad model settings: {', '.join(bad)}")
 
+    @property
+    def recurrent(self) -> bool:
+        return self.temporal == "recurrent"
+
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
         return super().from_dict({"temporal": "window", **data})  # saved before recurrent

@@ -49,7 +49,7 @@ class Solver:
 
     @property
     def recurrent(self) -> bool:
-        return self.model is not None and self.model.config.temporal == "recurrent"
+        return self.model is not None and self.model.config.recurrent
 
     @property
     def context(self) -> int:

@@ -55,7 +55,7 @@ class SparsePoser(nn.Module):
         if config.unseen == "mask":
             self.mask_token = nn.Parameter(torch.zeros(2, config.spatial_width))
             self.adapt = mlp([9 + 2, config.spatial_width, config.spatial_width])
-        if config.temporal == "recurrent":
+        if config.recurrent:
             self.temporal = nn.GRU(d, d, config.layers, batch_first=True)
         else:
             self.position = nn.Parameter(torch.zeros(config.window, d))
@@ -69,7 +69,7 @@ class SparsePoser(nn.Module):
         """`last_only`: answer the window's last frame only, (B, 1, 25, 6): what an online
         step of a window model needs; its last layer then attends from that frame alone
         (same result). A recurrent model runs from a zero state (see `run`)."""
-        if self.config.temporal == "recurrent":
+        if self.config.recurrent:
             tokens = self.run(features, seen, since)[0]
             return tokens[:, -1:] if last_only else tokens
         h = self._frames(features, seen, since) + self.position[:features.shape[1]]

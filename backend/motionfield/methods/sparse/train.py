@@ -98,9 +98,8 @@ def normalisation(model: SparsePoser, windows: sdata.TrainWindows, config: Train
                   headset: Headset) -> None:
     """The feature mean and spread, from 20 batches of the training windows."""
     rng = np.random.default_rng(config.seed + 1)
-    recurrent = model.config.temporal == "recurrent"
     feats = torch.cat([batch(rng, windows, config.batch, headset, config.headset_share,
-                             recurrent)["features"].flatten(0, 1) for _ in range(20)])
+                             model.config.recurrent)["features"].flatten(0, 1) for _ in range(20)])
     model.feature_mean.copy_(feats.mean(0))
     model.feature_std.copy_(feats.std(0).clamp(min=1e-3))
 
@@ -125,10 +124,9 @@ def train(config: TrainConfig, model_config: ModelConfig, out: Path,
         normalisation(model, windows, config, headset)
     loss_fn = PoseLoss(config.velocity_weight)
 
-    recurrent = model_config.temporal == "recurrent"
-
     def loss(rng: np.random.Generator) -> torch.Tensor:
-        b = batch(rng, windows, config.batch, headset, config.headset_share, recurrent)
+        b = batch(rng, windows, config.batch, headset, config.headset_share,
+                  model_config.recurrent)
         pred = model(b["features"], b["seen"], b["since"])[:, -model_config.window:]
         return loss_fn(pred, b["target"], b.get("yaw"), b.get("origin"))
 
@@ -140,7 +138,7 @@ def train(config: TrainConfig, model_config: ModelConfig, out: Path,
                         {**meta, "steps_done": step})
 
     desc = "sparse " + ("mask tokens" if model_config.unseen == "mask" else "held hands")
-    desc += ", recurrent" if recurrent else f", {model_config.window}-frame window"
+    desc += ", recurrent" if model_config.recurrent else f", {model_config.window}-frame window"
     training.run(model, loss, save, out, config, resume=resume, progress=progress,
                  desc=desc, stop_after=stop_after)
     (out / "settings.json").write_text(json.dumps(settings, indent=1))
