@@ -83,6 +83,28 @@ def resuming_same(out: Path, resume: bool, method: str, settings: dict) -> bool:
     return True
 
 
+def use_threads(count: int) -> None:
+    """A command's `--threads`: torch's CPU threads (0 leaves torch's own choice)."""
+    if count:
+        torch.set_num_threads(count)
+
+
+def train_command(train: Callable[..., Path], *args) -> int:
+    """The end of a `motionfield train METHOD` command: `train(*args)` run and timed, a
+    run it cannot do (ValueError: say, resuming with other settings) a clean exit, and the
+    weights file it wrote told."""
+    import time
+
+    began = time.perf_counter()
+    try:
+        path = train(*args)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in "
+          f"{time.perf_counter() - began:.0f} s")
+    return 0
+
+
 def _keep_state(out: Path, optimiser, schedule, step: int, rng: np.random.Generator) -> None:
     state = {"optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
              "step": step, "rng": json.dumps(rng.bit_generator.state)}

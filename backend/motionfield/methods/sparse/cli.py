@@ -58,17 +58,11 @@ def add_commands(sub) -> None:
     p.set_defaults(func=_solve)
 
 
-def _threads(count: int) -> None:
-    if count:
-        import torch
-
-        torch.set_num_threads(count)
-
-
 def _train(args: argparse.Namespace) -> int:
     from motionfield.methods.sparse.train import train
+    from motionfield.training import train_command, use_threads
 
-    _threads(args.threads)
+    use_threads(args.threads)
     try:
         config = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
         model = ModelConfig(window=args.window, width=args.width, layers=args.layers,
@@ -77,15 +71,8 @@ def _train(args: argparse.Namespace) -> int:
                             temporal="window" if args.baseline else "recurrent")
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
-    began = time.perf_counter()
-    try:
-        path = train(config, model, Path(args.output), Path(args.data) if args.data else None,
-                     args.resume)
-    except ValueError as exc:
-        raise SystemExit(str(exc)) from None
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in "
-          f"{time.perf_counter() - began:.0f} s")
-    return 0
+    return train_command(train, config, model, Path(args.output),
+                         Path(args.data) if args.data else None, args.resume)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -93,8 +80,9 @@ def _eval(args: argparse.Namespace) -> int:
     from motionfield.methods.sparse import data, infer
     from motionfield.methods.sparse.config import SHIPPED_BASELINE
     from motionfield.methods.sparse.eval import evaluate, format_table, write
+    from motionfield.training import use_threads
 
-    _threads(args.threads)
+    use_threads(args.threads)
     solvers = {"ours": infer.load(Path(args.model) if args.model else None),
                "avatarposer": infer.load(Path(args.baseline) if args.baseline else
                                          shipped("sparse", SHIPPED_BASELINE)),

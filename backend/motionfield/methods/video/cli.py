@@ -79,13 +79,6 @@ def _source_options(p) -> None:
                    help="the video's frame size in pixels, where the file does not give it")
 
 
-def _threads(count: int) -> None:
-    if count:
-        import torch
-
-        torch.set_num_threads(count)
-
-
 def _read(args: argparse.Namespace, max_frames: int | None = None):
     """(Keypoints2D, MediaPipe landmarks or None) from a video or a keypoint file."""
     from tqdm import tqdm
@@ -159,8 +152,9 @@ def _lift(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from motionfield.methods.video.train import train
+    from motionfield.training import train_command, use_threads
 
-    _threads(args.threads)
+    use_threads(args.threads)
     try:
         config = TrainConfig(steps=args.steps, batch=args.batch, frames=args.frames,
                              lr=args.lr, seed=args.seed)
@@ -168,15 +162,8 @@ def _train(args: argparse.Namespace) -> int:
                             kernel=1 if args.baseline else ModelConfig.kernel)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
-    began = time.perf_counter()
-    try:
-        path = train(config, model, Path(args.output), Path(args.data) if args.data else None,
-                     args.resume)
-    except ValueError as exc:
-        raise SystemExit(str(exc)) from None
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in "
-          f"{time.perf_counter() - began:.0f} s")
-    return 0
+    return train_command(train, config, model, Path(args.output),
+                         Path(args.data) if args.data else None, args.resume)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -184,8 +171,9 @@ def _eval(args: argparse.Namespace) -> int:
     from motionfield.methods.video import data, infer
     from motionfield.methods.video.config import SHIPPED_BASELINE
     from motionfield.methods.video.eval import evaluate, format_table, write
+    from motionfield.training import use_threads
 
-    _threads(args.threads)
+    use_threads(args.threads)
     ours, ours_meta = infer.load(Path(args.model) if args.model else None)
     frame, frame_meta = infer.load(Path(args.baseline) if args.baseline else
                                    shipped("video", SHIPPED_BASELINE))
