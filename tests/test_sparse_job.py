@@ -4,8 +4,6 @@ requests and files are refused by name; one request through a real server and cl
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 import sparse_synth
@@ -15,10 +13,7 @@ from motionfield.cli import main
 from motionfield.client import BackendError, Client
 from motionfield.methods.sparse import data, tracking
 from motionfield.methods.sparse.config import HEADSET
-from motionfield.methods.sparse.eval import body
 from motionfield.motion import Motion
-from motionfield.protocol import new_key
-from motionfield.server.app import Server
 from motionfield.server.jobs import JobError
 
 JOB = methods.job_type("sparse")
@@ -100,12 +95,8 @@ def test_solve_sparse_writes_a_bvh_and_refuses_a_bad_file(track, tmp_path, capsy
         main(["solve-sparse", str(tmp_path / "bad.json"), "-o", str(tmp_path / "x.npz")])
 
 
-def test_a_request_through_the_server(track):
-    key = new_key()
-    server = Server("tcp://127.0.0.1:0", key)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    client = Client(server.address, key, heartbeat=30.0)
+def test_a_request_through_the_server(track, in_process_server):
+    client = Client(*in_process_server, heartbeat=30.0)
     try:
         assert "sparse" in client.info()["methods"]
         result = client.run("sparse", {"space": "smpl", "fps": 30.0}, _arrays(track),
@@ -114,10 +105,7 @@ def test_a_request_through_the_server(track):
         with pytest.raises(BackendError, match="space"):
             client.run("sparse", {"space": "steamvr", "fps": 30.0}, _arrays(track), timeout=60)
     finally:
-        client.shutdown()
         client.close()
-        thread.join(timeout=10)
-    _ = body  # the eval's FK, imported to keep one definition of joint positions
 
 
 def _sample(track: tracking.Tracking, i: int) -> dict[str, np.ndarray]:
@@ -145,12 +133,9 @@ def test_a_live_stream_answers_each_sample_as_the_recording_would(track):
         _live(_arrays(track), "long")
 
 
-def test_live_steps_through_the_server_keep_each_clients_streams_apart(track):
-    key = new_key()
-    server = Server("tcp://127.0.0.1:0", key)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    clients = [Client(server.address, key, heartbeat=30.0) for _ in range(2)]
+def test_live_steps_through_the_server_keep_each_clients_streams_apart(track,
+                                                                     in_process_server):
+    clients = [Client(*in_process_server, heartbeat=30.0) for _ in range(2)]
     params = {"space": "smpl", "fps": 30.0}
     try:
         assert clients[0].info()["methods"]["sparse"]["live"]
@@ -176,7 +161,5 @@ def test_live_steps_through_the_server_keep_each_clients_streams_apart(track):
         with pytest.raises(BackendError, match="space"):
             clients[0].step("sparse", "viewport", {"space": "steamvr"}, _sample(track, 0))
     finally:
-        clients[0].shutdown()
         for client in clients:
             client.close()
-        thread.join(timeout=10)

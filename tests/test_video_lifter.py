@@ -279,25 +279,17 @@ def test_settings_read_back_from_a_checkpoints_json():
         Cameras.from_dict({"zoom": 2})
 
 
-def test_one_video_job_through_a_real_server_with_the_shipped_lifter(takes):
+def test_one_video_job_through_a_real_server_with_the_shipped_lifter(takes, in_process_server):
     """Keypoints of a made-up walk through a server and client: validated, lifted, a motion
     at the asked framerate; a request without the image size is refused by name."""
-    import threading
-
     from motionfield.client import BackendError, Client
     from motionfield.methods.video.eval import observe_clip
-    from motionfield.protocol import new_key
-    from motionfield.server.app import Server
 
     clip = vdata.Take("s", "val", takes[2].tokens[:90], takes[2].points[:90])
     pixels, conf, _ = observe_clip(clip, "s", "detector", DETECTOR)
     arrays = {"keypoints": pixels, "confidence": conf}
     params = {"video_fps": 30.0, "image_width": 1280, "image_height": 720, "fps": 24.0}
-    key = new_key()
-    server = Server("tcp://127.0.0.1:0", key)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    client = Client(server.address, key, heartbeat=30.0)
+    client = Client(*in_process_server, heartbeat=30.0)
     try:
         assert client.info()["methods"]["video"]["arrays"].keys() == {"keypoints", "confidence"}
         result = client.run("video", params, arrays, timeout=60)
@@ -307,6 +299,4 @@ def test_one_video_job_through_a_real_server_with_the_shipped_lifter(takes):
             client.run("video", {k: v for k, v in params.items() if k != "image_height"},
                        arrays, timeout=60)
     finally:
-        client.shutdown()
         client.close()
-        thread.join(timeout=10)
