@@ -30,19 +30,30 @@ RESUME_MAY_CHANGE = ("checkpoint_every",)
 WARM_UP = 0.05
 
 
-def run(model: torch.nn.Module, loss: Callable[[np.random.Generator], torch.Tensor],
-        save: Callable[[int], None], out: Path, config, resume: bool = False,
-        progress: bool = True, desc: str = "train", stop_after: int | None = None) -> None:
-    """Train `model` in run folder `out` up to `config.steps` steps (also read:
-    `lr`, `weight_decay`, `seed`, `checkpoint_every`). `loss(rng)` draws a batch from the
-    run's generator and returns its loss; `save(step)` writes `out/model.safetensors`,
-    then the optimiser's state is kept beside it. `resume` goes on from that state;
-    `stop_after` ends this call after that many steps (a time-boxed session)."""
+def one_cycle(model: torch.nn.Module, config) -> tuple:
+    """The default recipe: AdamW, the one-cycle schedule, gradients clipped to norm 1."""
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     warm_up = WARM_UP if WARM_UP * config.steps != 1 else 1.5 / config.steps
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr,
                                                    total_steps=config.steps, pct_start=warm_up)
+    return optimiser, schedule, 1.0
+
+
+def run(model: torch.nn.Module, loss: Callable[[np.random.Generator], torch.Tensor],
+        save: Callable[[int], None], out: Path, config, resume: bool = False,
+        progress: bool = True, desc: str = "train", stop_after: int | None = None,
+        recipe: Callable = one_cycle, stop: Callable[[int], bool] | None = None) -> None:
+    """Train `model` in run folder `out` up to `config.steps` steps (also read:
+    `lr`, `weight_decay`, `seed`, `checkpoint_every`). `loss(rng)` draws a batch from the
+    run's generator and returns its loss; `save(step)` writes `out/model.safetensors`,
+    then the optimiser's state is kept beside it. `resume` goes on from that state;
+    `stop_after` ends this call after that many steps (a time-boxed session).
+    `recipe(model, config)` gives the optimiser, its per-step schedule and the gradient
+    norm to clip to (None: no clipping; default `one_cycle`, a published baseline brings
+    its authors' own); `stop(step)`, asked after each save, ends the run early when true
+    (say, on a validation plateau)."""
+    optimiser, schedule, clip = recipe(model, config)
     step, rng = 0, np.random.default_rng(config.seed)
     if resume:
         step, rng = _restore(out, model, optimiser, schedule)
@@ -53,7 +64,8 @@ def run(model: torch.nn.Module, loss: Callable[[np.random.Generator], torch.Tens
         value = loss(rng)
         optimiser.zero_grad()
         value.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimiser.step()
         schedule.step()
         step += 1
@@ -62,6 +74,8 @@ def run(model: torch.nn.Module, loss: Callable[[np.random.Generator], torch.Tens
         if step % config.checkpoint_every == 0 or step == last:
             save(step)
             _keep_state(out, optimiser, schedule, step, rng)
+            if stop is not None and stop(step):
+                break
     bar.close()
 
 

@@ -8,10 +8,13 @@ from pathlib import Path
 
 
 def add_train(sub) -> None:
-    p = sub.add_parser("predict", help="meta-train the prediction field (or its siMLPe baseline)")
+    p = sub.add_parser("predict", help="meta-train the prediction field (or a published "
+                       "baseline: siMLPe, LTD)")
     p.add_argument("--task", choices=("cmu", "smpl"), default="cmu",
                    help="cmu: the benchmark's joint positions; smpl: SMPL motion for the product")
-    p.add_argument("--model", choices=("field", "simlpe"), default="field")
+    p.add_argument("--model", choices=("field", "simlpe", "ltd"), default="field",
+                   help="our field, or siMLPe / LTD with their authors' optimiser, schedule "
+                   "and loss (pass their batch and --lr: docs/predict.md)")
     p.add_argument("--data", help="unpacked data folder (default: the unpacked archives)")
     p.add_argument("-o", "--output", required=True, help="run folder (weights, optimiser state)")
     p.add_argument("--steps", type=int, default=6000)
@@ -59,6 +62,11 @@ def add_train(sub) -> None:
                    metavar="NAME=VALUE", help="a model setting of the field (config.ModelConfig), "
                    "e.g. --set refiner=256; repeatable")
     p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--validate-every", type=int, default=0, metavar="STEPS",
+                   help="cmu task with --hold-out-validation: score the validation windows "
+                   "every STEPS steps, keep the best in OUTPUT/best.safetensors and stop when "
+                   "--patience scores in a row did not improve (0: off)")
+    p.add_argument("--patience", type=int, default=4)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
     p.add_argument("--resume", action="store_true", help="continue the run in --output")
     p.set_defaults(func=_train)
@@ -73,6 +81,8 @@ def add_eval(sub) -> None:
     p.add_argument("--json", help="write the full table here")
     p.add_argument("--model", help="our checkpoint (default: the shipped one for the data)")
     p.add_argument("--simlpe", help="the siMLPe checkpoint (default: the shipped one)")
+    p.add_argument("--ltd", help="the LTD checkpoint (default: the shipped one, where the data's "
+                   "task has one)")
     p.add_argument("--split", choices=("test", "validation"), default="test",
                    help="CMU benchmark: the test windows (the published protocol) or the "
                    "validation windows, for models trained with --hold-out-validation; a "
@@ -98,7 +108,8 @@ def _train(args: argparse.Namespace) -> int:
                          short_files=args.short_files,
                          hold_out_validation=args.hold_out_validation,
                          incomplete=args.incomplete, max_frame_drop=args.max_frame_drop,
-                         init_from=args.init_from)
+                         init_from=args.init_from, validate_every=args.validate_every,
+                         patience=args.patience)
     options = {"data_root": Path(args.data) if args.data else None, "resume": args.resume,
                "model_config": _model_settings(args.model_settings)}
     if args.seeds:
@@ -146,7 +157,8 @@ def _eval(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     out = run(args.data, Path(args.json) if args.json else None,
               Path(args.model) if args.model else None,
-              Path(args.simlpe) if args.simlpe else None, args.split)
+              Path(args.simlpe) if args.simlpe else None, args.split,
+              Path(args.ltd) if args.ltd else None)
     print(out["protocol"])
     if out["split"] == "validation" and out["data"] not in SETS:
         print("Windows drawn the same way from the validation files (one training file of "

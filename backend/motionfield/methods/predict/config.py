@@ -148,7 +148,11 @@ class TrainConfig(Settings):
     the test windows; `init_from` starts from a trained run's learned weights instead of
     fresh ones (a weights file, or a run folder: its `seed-N/` for this seed where it has
     one; training.initial_weights), with a
-    fresh optimiser and schedule: pretraining on other data, then this run's."""
+    fresh optimiser and schedule: pretraining on other data, then this run's.
+    `validate_every` (CMU task, with `hold_out_validation`; 0: off) scores the model on the
+    validation windows every that many steps, keeps the best in `best.safetensors` and
+    ends the run when `patience` scores in a row have not improved on it: "until the
+    validation error stops improving"."""
 
     KIND = "training settings"
 
@@ -174,6 +178,8 @@ class TrainConfig(Settings):
     hold_out_validation: bool = False
     checkpoint_every: int = 500
     init_from: str = ""
+    validate_every: int = 0
+    patience: int = 4
 
     def __post_init__(self):
         bad = [f"{name}={getattr(self, name)} ({rule})"
@@ -203,7 +209,8 @@ def _non_negative(v) -> bool:
 _TRAIN_RULES = {
     "steps": (_count, "at least 1"), "batch": (_count, "at least 1"),
     "history": (_count, "at least 1"), "future": (_count, "at least 1"),
-    "checkpoint_every": (_count, "at least 1"),
+    "checkpoint_every": (_count, "at least 1"), "patience": (_count, "at least 1"),
+    "validate_every": (lambda v: v >= 0, "at least 0"),
     "lr": (lambda v: v > 0.0, "above 0"), "weight_decay": (_non_negative, "at least 0"),
     "fill_weight": (_non_negative, "at least 0"),
     "incomplete": (_share, "from 0 to 1"), "time_reverse": (_share, "from 0 to 1"),

@@ -46,11 +46,12 @@ from motionfield.methods.predict.data import (
     ltd_windows,
 )
 from motionfield.methods.predict.infer import (
+    SHIPPED,
     Checkpoint,
     continue_field,
     fill_field,
     load_checkpoint,
-    predict_simlpe,
+    predict,
     shipped_checkpoint,
 )
 from motionfield.metrics import joint_errors
@@ -74,7 +75,8 @@ SETS = {name: {"validation": "val", "test": "test"}
         for name in ("bandai-namco-1", "bandai-namco-2")}
 
 
-def methods(ours: Checkpoint, simlpe: Checkpoint | None, fallback: np.ndarray) -> dict:
+def methods(ours: Checkpoint, simlpe: Checkpoint | None, fallback: np.ndarray,
+            ltd: Checkpoint | None = None) -> dict:
     """Each method as (history (B, H, J, D), mask (B, H, J)) -> (B, 25, J, D)."""
     dt, future = ours.frame_time, CMU_TARGET_FRAMES
     t_obs = (np.arange(HISTORY) - (HISTORY - 1)) * dt
@@ -90,8 +92,9 @@ def methods(ours: Checkpoint, simlpe: Checkpoint | None, fallback: np.ndarray) -
 
     table = {"ours": field, "zero_velocity": repaired(zero_velocity),
              "constant_velocity": repaired(constant_velocity)}
-    if simlpe is not None:
-        table["simlpe"] = repaired(lambda h, f: predict_simlpe(simlpe.model, h))
+    for name, baseline in (("simlpe", simlpe), ("ltd", ltd)):
+        if baseline is not None:
+            table[name] = repaired(lambda h, f, b=baseline: predict(b.kind, b.model, h, f))
     return table
 
 
@@ -151,7 +154,8 @@ def fill_cases(windows: np.ndarray, frame_time: float):
 
 
 def evaluate(windows: dict[str, np.ndarray], ours: Checkpoint, simlpe: Checkpoint | None,
-             positions: evaluation.Positions, conditions: dict = CONDITIONS) -> dict:
+             positions: evaluation.Positions, conditions: dict = CONDITIONS,
+             ltd: Checkpoint | None = None) -> dict:
     """The prediction table (evaluation.evaluate) of ours and the baselines, the filling
     table (evaluate_fill), timings and ours / siMLPe at 400 ms.
 
@@ -159,7 +163,7 @@ def evaluate(windows: dict[str, np.ndarray], ours: Checkpoint, simlpe: Checkpoin
     gives the predicted and true joint positions of that action's windows at `frames` (a
     slice of the window).
     """
-    table = methods(ours, simlpe, ours.model.mean_pose.numpy())
+    table = methods(ours, simlpe, ours.model.mean_pose.numpy(), ltd)
     out = evaluation.evaluate(windows, table, positions, HISTORY, 1 / ours.frame_time,
                               HORIZONS_MS, conditions, CMU_SEED)
     out["fill"], fill_windows = evaluate_fill(windows, ours, positions)
@@ -175,7 +179,8 @@ def evaluate(windows: dict[str, np.ndarray], ours: Checkpoint, simlpe: Checkpoin
 
 
 def evaluate_cmu(data: Path, ours: Checkpoint, simlpe: Checkpoint | None,
-                 conditions: dict = CONDITIONS, split: str = "test") -> dict:
+                 conditions: dict = CONDITIONS, split: str = "test",
+                 ltd: Checkpoint | None = None) -> dict:
     """The published protocol on the benchmark folder (see the module notes), on its test
     files or on our validation files (data.CmuBenchmark.files)."""
     bench = CmuBenchmark.load(data)
@@ -186,11 +191,12 @@ def evaluate_cmu(data: Path, ours: Checkpoint, simlpe: Checkpoint | None,
         truth = full_windows[action][:, frames]
         return bench.full_pose(pred, truth), truth  # LTD's 38 joints
 
-    return evaluate(windows, ours, simlpe, positions, conditions)
+    return evaluate(windows, ours, simlpe, positions, conditions, ltd)
 
 
 def evaluate_smpl(windows: dict[str, np.ndarray], ours: Checkpoint,
-                  simlpe: Checkpoint | None, conditions: dict = CONDITIONS) -> dict:
+                  simlpe: Checkpoint | None, conditions: dict = CONDITIONS,
+                  ltd: Checkpoint | None = None) -> dict:
     """SMPL token windows {action: (B, 75, 25, 6)} (see the module notes)."""
     import torch
 
@@ -205,7 +211,7 @@ def evaluate_smpl(windows: dict[str, np.ndarray], ours: Checkpoint,
     def positions(pred, action, frames):
         return millimetres(pred), millimetres(windows[action][:, frames])
 
-    return evaluate(windows, ours, simlpe, positions, conditions)
+    return evaluate(windows, ours, simlpe, positions, conditions, ltd)
 
 
 def bvh_folder_windows(folder: Path) -> dict[str, np.ndarray]:
@@ -248,7 +254,7 @@ def smpl_windows(data, clips, label: str) -> dict[str, np.ndarray]:
 
 
 def report(raw: dict, ours_path: Path, simlpe_path: Path | None, benchmark: bool,
-           task: str) -> dict:
+           task: str, ltd_path: Path | None = None) -> dict:
     """The JSON the CLI writes: each method -> {horizon_ms: mm} averaged over the actions
     (complete history); per-action, incomplete-history and filling tables under their own
     keys (evaluation.summary)."""
@@ -257,7 +263,8 @@ def report(raw: dict, ours_path: Path, simlpe_path: Path | None, benchmark: bool
         out["published"] = PUBLISHED
     out["protocol"] = PROTOCOL if benchmark else FOLDER_PROTOCOL
     out["history_frames"] = HISTORY
-    out["checkpoints"] = {"ours": str(ours_path), "simlpe": str(simlpe_path)}
+    out["checkpoints"] = {"ours": str(ours_path), "simlpe": str(simlpe_path),
+                          "ltd": str(ltd_path) if ltd_path else None}
     out["seconds"] = raw["seconds"]
     if "ours_vs_simlpe" in raw:
         out["ours_vs_simlpe_400ms"] = raw["ours_vs_simlpe"]
@@ -267,7 +274,7 @@ def report(raw: dict, ours_path: Path, simlpe_path: Path | None, benchmark: bool
 
 
 def run(data: str | Path, json_out: Path | None = None, model: Path | None = None,
-        simlpe: Path | None = None, split: str = "test") -> dict:
+        simlpe: Path | None = None, split: str = "test", ltd: Path | None = None) -> dict:
     """Evaluate on the CMU benchmark folder (the unpacked cmu_mocap, or the folder above
     it), its test or validation windows; on the test or validation clips of a named set
     (SETS); or on any folder of BVH files."""
@@ -284,16 +291,22 @@ def run(data: str | Path, json_out: Path | None = None, model: Path | None = Non
     task = "cmu" if benchmark else "smpl"
     ours_path = Path(model) if model else shipped_checkpoint(task)
     simlpe_path = Path(simlpe) if simlpe else shipped_checkpoint(f"{task}-simlpe")
+    ltd_path = (Path(ltd) if ltd else
+                shipped_checkpoint(f"{task}-ltd") if f"{task}-ltd" in SHIPPED else None)
     ours, baseline = load_checkpoint(ours_path), load_checkpoint(simlpe_path)
+    graph = load_checkpoint(ltd_path) if ltd_path else None
     if benchmark:
-        for path, checkpoint in ((ours_path, ours), (simlpe_path, baseline)):
-            _check_split(path, checkpoint, split)
-        raw = evaluate_cmu(data, ours, baseline, split=split)
+        checked = ((ours_path, ours), (simlpe_path, baseline), (ltd_path, graph))
+        for path, checkpoint in checked:
+            if checkpoint is not None:
+                _check_split(path, checkpoint, split)
+        raw = evaluate_cmu(data, ours, baseline, split=split, ltd=graph)
     elif named:
-        raw = evaluate_smpl(set_windows(str(data), SETS[str(data)][split]), ours, baseline)
+        raw = evaluate_smpl(set_windows(str(data), SETS[str(data)][split]), ours, baseline,
+                            ltd=graph)
     else:
-        raw = evaluate_smpl(bvh_folder_windows(data), ours, baseline)
-    out = report(raw, ours_path, simlpe_path, benchmark, ours.meta["task"])
+        raw = evaluate_smpl(bvh_folder_windows(data), ours, baseline, ltd=graph)
+    out = report(raw, ours_path, simlpe_path, benchmark, ours.meta["task"], ltd_path)
     out["data"] = str(data)
     out["split"] = split if benchmark or named else "folder"
     if json_out:

@@ -15,6 +15,7 @@ import torch
 from motionfield.body.tokens import ROOT_TOKEN, motion_to_tokens
 from motionfield.checkpoints import CheckpointError, read_checkpoint, shipped
 from motionfield.methods.predict.baselines import (
+    LTD,
     SiMLPe,
     constant_velocity_at,
     cubic_interpolation,
@@ -29,7 +30,8 @@ from motionfield.methods.predict.config import (
 from motionfield.methods.predict.model import MotionField
 
 METHOD = "predict"
-KINDS = ("field", "simlpe")
+KINDS = ("field", "simlpe", "ltd")
+BASELINES = ("simlpe", "ltd")
 SHIPPED = {"cmu": "cmu_field.safetensors", "cmu-simlpe": "cmu_simlpe.safetensors",
            "smpl": "smpl_field.safetensors", "smpl-simlpe": "smpl_simlpe.safetensors"}
 
@@ -95,6 +97,8 @@ def build_trained(kind: str, settings: dict) -> torch.nn.Module:
     """An empty model of `kind` with its saved settings, to load weights into."""
     if kind == "field":
         return MotionField(ModelConfig.from_dict(settings))
+    if kind == "ltd":
+        return LTD(**settings)
     return SiMLPe(**settings)
 
 
@@ -171,9 +175,26 @@ def continue_field(model: MotionField, t_obs: np.ndarray, values: np.ndarray,
 
 
 @torch.inference_mode()
-def predict_simlpe(model: SiMLPe, history: np.ndarray) -> np.ndarray:
-    """(B, history, J, D) complete history -> (B, future, J, D)."""
-    return model(torch.as_tensor(history, dtype=torch.float32)).numpy()
+def predict(kind: str, model: torch.nn.Module, history: np.ndarray, frames: int) -> np.ndarray:
+    """A published baseline's (`kind` "simlpe" or "ltd", or an Ensemble of one) next
+    `frames` frames: (B, H, J, D) complete history -> (B, frames, J, D). siMLPe rolls out
+    its passes; LTD predicts the future it was trained for (at most that many frames)."""
+    history = torch.as_tensor(history, dtype=torch.float32)
+    members = model.members if isinstance(model, Ensemble) else [model]
+    if kind == "simlpe":
+        out = [member.rollout(history, frames) for member in members]
+    elif kind == "ltd":
+        if frames > members[0].future:
+            raise ValueError(f"this LTD predicts {members[0].future} frames, not {frames}")
+        out = [member.predict(history)[:, :frames] for member in members]
+    else:
+        raise ValueError(f"{kind!r} is not a published baseline: one of {BASELINES}")
+    return torch.stack(out).mean(dim=0).numpy()
+
+
+def predict_simlpe(model: torch.nn.Module, history: np.ndarray, frames: int = 25) -> np.ndarray:
+    """(B, history, J, D) complete history -> (B, frames, J, D), rolled out."""
+    return predict("simlpe", model, history, frames)
 
 
 def _check_smpl_field(checkpoint: Checkpoint) -> None:

@@ -1,4 +1,5 @@
-"""`motionfield train predict`: meta-train the motion field (or the siMLPe baseline).
+"""`motionfield train predict`: meta-train the motion field (or a published baseline:
+siMLPe, LTD, each with its authors' optimiser, schedule and loss; baselines.py).
 
 Each step draws windows of `history + future` frames, hides frames and joints of the
 history in a share of the batch (and shortens it at random, so any history length works),
@@ -11,6 +12,8 @@ models, their losses and one step's batch.
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +28,19 @@ from motionfield.data.windows import (
     time_warp,
     warp_source_frames,
 )
-from motionfield.methods.predict.baselines import SiMLPe
+from motionfield.methods.predict.baselines import LTD, SiMLPe
 from motionfield.methods.predict.config import ModelConfig, TrainConfig, saved_training
 from motionfield.methods.predict.infer import KINDS, METHOD, build_trained, load_checkpoint
 from motionfield.methods.predict.model import MotionField
 from motionfield.methods.predict.tasks import Task, load_task
 
 WEIGHTS = training.WEIGHTS
+
+
+# siMLPe trains on 10 predicted frames and rolls out for more (official config's
+# motion.h36m_target_length_train); LTD sees the last 10 frames (its input_n on CMU)
+SIMLPE_FRAMES = 10
+LTD_HISTORY = 10
 
 
 def build_model(kind: str, task: Task, config: TrainConfig, model_config: dict | None = None):
@@ -44,7 +53,9 @@ def build_model(kind: str, task: Task, config: TrainConfig, model_config: dict |
         model.value_mask.copy_(torch.as_tensor(task.value_mask))
         return model
     if kind == "simlpe":
-        return SiMLPe(config.history, config.future, task.joints, task.dims)
+        return SiMLPe(config.history, SIMLPE_FRAMES, task.joints, task.dims)
+    if kind == "ltd":
+        return LTD(LTD_HISTORY, config.future, task.joints, task.dims)
     raise ValueError(f"unknown model kind {kind!r}: use one of {', '.join(KINDS)}")
 
 
@@ -73,8 +84,44 @@ def velocity_error(pred, future):
 
 
 def simlpe_loss(model, task: Task, history, future):
+    """siMLPe's: the error of its `future` frames plus that of their frame-to-frame steps."""
+    future = future[:, :model.future]
     pred = model(history)
     return task.loss(pred, future) + velocity_error(pred, future)
+
+
+def ltd_loss(model, task: Task, history, future):
+    """LTD's: the error over the whole trajectory it outputs, its seen frames included."""
+    seen = history[:, -model.history:]
+    return task.loss(model(seen), torch.cat([seen, future[:, :model.future]], dim=1))
+
+
+def recipe(kind: str, sampler: WindowSampler):
+    """The optimiser, schedule and clipping of `kind` (training.run's `recipe`):
+
+    * field: AdamW, one-cycle, gradients clipped to 1 (training.one_cycle);
+    * siMLPe (official train.py): Adam with L2 weight decay, `lr` (3e-4 there) for the
+      first three quarters of the steps (30,000 of 40,000 there), then 1e-5; no clipping;
+    * LTD (official main_cmu_3d.py): Adam, `lr` (5e-4 there) times 0.96 every two epochs
+      of the task's training windows at this batch, decayed smoothly per step; gradients
+      clipped to 1."""
+    if kind == "field":
+        return training.one_cycle
+
+    def baseline(model, config):
+        optimiser = torch.optim.Adam(model.parameters(), lr=config.lr,
+                                     weight_decay=config.weight_decay)
+        if kind == "simlpe":
+            drop = int(0.75 * config.steps)
+            factor = 1e-5 / 3e-4
+            schedule = torch.optim.lr_scheduler.LambdaLR(
+                optimiser, lambda step: 1.0 if step < drop else factor)
+            return optimiser, schedule, None
+        windows = sum(len(seq) - sampler.shortest + 1 for seq in sampler.sequences)
+        epoch = max(1, windows // config.batch)
+        gamma = math.exp(math.log(0.96) / (2 * epoch))
+        return optimiser, torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma), 1.0
+    return baseline
 
 
 def batch_loss(kind: str, model, task: Task, config: TrainConfig, sampler: WindowSampler):
@@ -98,7 +145,9 @@ def batch_loss(kind: str, model, task: Task, config: TrainConfig, sampler: Windo
         if kind == "field":
             return field_loss(model, task, history, future, mask, task.frame_time,
                               config.fill_weight)
-        return simlpe_loss(model, task, history, future)  # complete histories, as published
+        if kind == "ltd":  # complete histories, as published
+            return ltd_loss(model, task, history, future)
+        return simlpe_loss(model, task, history, future)
     return loss
 
 
@@ -108,6 +157,8 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
     """Train and write `out/model.safetensors`; returns its path. `stop_after` ends this
     call after that many steps with the state saved (a time-boxed session; `resume` goes on)."""
     out.mkdir(parents=True, exist_ok=True)
+    if config.validate_every:  # scored after a save: save at each score
+        config = dataclasses.replace(config, checkpoint_every=config.validate_every)
     resuming = training.resuming(out, resume)
     start = (training.initial_weights(config.init_from, config.seed)
              if config.init_from and not resuming else None)
@@ -129,16 +180,67 @@ def train(kind: str, config: TrainConfig, out: Path, data_root: Path | None = No
                             task.train_labels, config.action_balance,
                             shortest=length if config.short_files else source)
 
-    def save(step: int) -> None:
+    def save(step: int, path: Path = out / WEIGHTS) -> None:
         meta = {"kind": kind, "task": task.name, "step": str(step), "train": config.to_dict(),
                 "model": model.config.to_dict() if kind == "field" else model.settings,
                 "data": task.description, "licence": task.licence,
                 "frame_time": task.frame_time}
-        save_checkpoint(out / WEIGHTS, METHOD, model.state_dict(), meta)
+        save_checkpoint(path, METHOD, model.state_dict(), meta)
 
+    stop = None
+    if config.validate_every:
+        stop = plateau(kind, model, config, data_root, out,
+                       lambda step: save(step, out / BEST))
     training.run(model, batch_loss(kind, model, task, config, sampler), save, out, config,
-                 resuming, progress, f"train {kind}, seed {config.seed}", stop_after)
-    return out / WEIGHTS
+                 resuming, progress, f"train {kind}, seed {config.seed}", stop_after,
+                 recipe(kind, sampler), stop)
+    return out / (BEST if config.validate_every else WEIGHTS)
+
+
+BEST = "best.safetensors"
+VALIDATION_LOG = "validation.jsonl"
+
+
+def plateau(kind: str, model, config: TrainConfig, data_root: Path | None, out: Path,
+            keep_best):
+    """training.run's `stop` for `config.validate_every`: at each multiple of it, the mean
+    over the validation actions of the MPJPE over the 25 predicted frames (the benchmark's
+    25 used joints, complete history); a new best is kept (`keep_best(step)`), each score
+    logged to `out/validation.jsonl`; true once `patience` scores in a row did not improve."""
+    if config.task != "cmu" or not config.hold_out_validation:
+        raise ValueError("--validate-every scores the CMU validation files: use --task cmu "
+                         "with --hold-out-validation")
+    from motionfield.data.sources import source_path
+    from motionfield.methods.predict.data import CmuBenchmark
+    from motionfield.methods.predict.infer import predict
+
+    root = Path(data_root) if data_root else source_path("cmu_mocap")
+    root = root if (root / "skeleton.json").exists() else root / "cmu_mocap"
+    bench = CmuBenchmark.load(root)
+    windows = {a: w[:, :, bench.used].astype(np.float32)
+               for a, w in bench.test_windows(config.history, "validation").items()}
+    log = out / VALIDATION_LOG
+    scores: list[float] = [json.loads(line)["mpjpe"] for line in log.read_text().splitlines()
+                           ] if log.exists() else []
+
+    def stop(step: int) -> bool:
+        if step % config.validate_every:
+            return False
+        model.eval()
+        errors = []
+        for win in windows.values():
+            pred = predict(kind, model, win[:, :config.history], win.shape[1] - config.history)
+            errors.append(float(np.linalg.norm(pred - win[:, config.history:], axis=-1).mean()))
+        model.train()
+        score = float(np.mean(errors))
+        if not scores or score < min(scores):
+            keep_best(step)
+        scores.append(score)
+        with log.open("a") as f:
+            f.write(json.dumps({"step": step, "mpjpe": score}) + "\n")
+        best = int(np.argmin(scores))
+        return len(scores) - 1 - best >= config.patience
+    return stop
 
 
 def start_from(model, kind: str, path: Path, task: Task, hold_out_validation: bool) -> Task:
