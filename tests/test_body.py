@@ -39,6 +39,21 @@ def test_conversions_agree_with_scipy_and_round_trip():
     np.testing.assert_allclose(R.sixd_to_matrix(R.matrix_to_6d(m)), m, atol=1e-12)
 
 
+def test_matrix_to_quat_reads_every_pivot_like_scipy():
+    """Half turns about each axis and near-identity turns take each of the four pivots;
+    float32 matrices and any batch shape are read the same way."""
+    half_turns = Rotation.from_rotvec(np.pi * np.eye(3) + [[0, 1e-3, 0], [0, 0, 1e-3],
+                                                            [1e-3, 0, 0]])
+    turns = Rotation.concatenate([half_turns, Rotation.random(200, random_state=1),
+                                  Rotation.from_rotvec(rng.normal(scale=1e-4, size=(5, 3)))])
+    m = turns.as_matrix()
+    expected = R.quat_canonical(turns.as_quat()[:, [3, 0, 1, 2]])
+    np.testing.assert_allclose(R.matrix_to_quat(m), expected, atol=1e-12)
+    np.testing.assert_allclose(R.matrix_to_quat(m.astype(np.float32).reshape(4, 52, 3, 3)),
+                               expected.reshape(4, 52, 4), atol=1e-6)
+    assert R.matrix_to_quat(m[:0]).shape == (0, 4)
+
+
 def test_sixd_gram_schmidt_repairs_a_perturbed_matrix():
     m = R.quat_to_matrix(random_quats(20))
     noisy = R.matrix_to_6d(m) + rng.normal(scale=1e-3, size=(20, 6))
