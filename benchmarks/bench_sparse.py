@@ -90,7 +90,7 @@ def _online(solver, rot, pos, seen, repeats: int) -> dict:
     if solver.recurrent:
         inputs += (torch.zeros(config.layers, 1, config.width),)
     eager = infer._Recurrent(model) if solver.recurrent else infer._LastFrame(model)
-    frozen = stream._network(inputs)
+    frozen = solver.online_step(inputs)
 
     def network(fn):
         def one(_):

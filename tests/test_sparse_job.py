@@ -122,6 +122,12 @@ def test_a_live_stream_answers_each_sample_as_the_recording_would(track):
     live = [_live(_sample(track, i), "test-live", restart=i == 0) for i in range(45)]
     np.testing.assert_allclose(np.concatenate([a["root_translation"] for a in live]),
                                whole["root_translation"][:45], atol=1e-4)
+    np.testing.assert_allclose(np.concatenate([a["rotations"] for a in live]),
+                               whole["rotations"][:45], atol=1e-4)
+    for name, array in whole.items():  # a live answer is a motion result like the job's
+        assert live[0][name].dtype == array.dtype and live[0][name].shape[1:] == array.shape[1:]
+    np.testing.assert_array_equal(live[0]["offsets"], whole["offsets"])
+    np.testing.assert_array_equal(live[0]["parents"], whole["parents"])
     assert [float(a["times"][0]) for a in live[:3]] == [0.0, 1 / 30, 2 / 30]
     # samples three times as fast: the network steps on every third, the others repeat it
     fast = tracking.Tracking(track.times[:30] / 3, track.rot[:30], track.pos[:30],

@@ -7,6 +7,7 @@ at once and a live stream give the same poses.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
 
@@ -46,6 +47,8 @@ class Solver:
         self.model = model
         self.meta = meta or {}
         self.meet_trackers = meet_trackers and model is not None
+        self._online = None  # the traced online step, shared by this solver's streams
+        self._tracing = threading.Lock()
 
     @property
     def recurrent(self) -> bool:
@@ -90,6 +93,24 @@ class Solver:
                 out.append(pred[0].numpy())
         return np.concatenate(out), yaw, origin
 
+    def online_step(self, inputs):
+        """The model's online step, traced on the first call (with these inputs' shapes) and
+        frozen for inference, then shared by every stream of this solver: at batch 1
+        Python's per-layer overhead is most of the time (for the window model: 2 ms eager,
+        1.4 ms traced, 1.0 ms frozen), and tracing takes a fifth of a second, which a live
+        stream's first frame would otherwise wait for."""
+        with self._tracing:
+            if self._online is None:
+                step = (_Recurrent if self.recurrent else _LastFrame)(self.model)
+                # the tracer's warnings are about shape checks, constant here (one shape);
+                # torch.jit is deprecated: torch.compile would be its successor, at a cost
+                # of seconds of compiling on the first frame
+                with torch.no_grad(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    traced = torch.jit.trace(step.eval(), inputs, check_trace=False)
+                    self._online = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+        return self._online
+
     def warm_state(self, feats: np.ndarray, seen: np.ndarray, since: np.ndarray
                    ) -> torch.Tensor:
         """A recurrent model's state after WARM_UP frames of the first frame held still
@@ -131,7 +152,6 @@ class Stream:
         self.last_seen: tuple[np.ndarray, np.ndarray] | None = None  # hands' rot, pos
         self.unseen_for = np.full(2, -1)  # frames since each hand was seen; -1: never
         self.weight = np.zeros(2)  # the hands' share of reach.py's correction
-        self.traced = None
         self.state = None  # a recurrent model's, after the last step
         self.settled: dict | None = None  # reach.settle's state
 
@@ -162,7 +182,7 @@ class Stream:
             inputs = (torch.from_numpy(feats), torch.from_numpy(self.seen[None]),
                       torch.from_numpy(self.buffer[2][None, 1:]))
         with torch.inference_mode():
-            out = self._network(inputs)(*inputs)
+            out = self.solver.online_step(inputs)(*inputs)
         if self.solver.recurrent:
             out, self.state = out
         tokens = to_world(out[0, 0].numpy(), yaw[0], origin[0])
@@ -173,21 +193,6 @@ class Stream:
         tokens = reach(tokens[None], *held, self.weight[None])
         tokens, self.settled = settle(tokens, np.asarray(seen, bool)[None], self.settled)
         return tokens[0]
-
-    def _network(self, inputs):
-        """The model's online step traced once for this input shape, frozen for inference:
-        at batch 1 Python's per-layer overhead is most of the time (for the window model:
-        2 ms eager, 1.4 ms traced, 1.0 ms frozen)."""
-        if self.traced is None:
-            step = (_Recurrent if self.solver.recurrent else _LastFrame)(self.solver.model)
-            # the tracer's warnings are about shape checks, constant here (one shape); and
-            # torch.jit is deprecated: torch.compile would be its successor, at a cost of
-            # seconds of compiling on the first frame
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                traced = torch.jit.trace(step.eval(), inputs, check_trace=False)
-                self.traced = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
-        return self.traced
 
     def _held(self, rot, pos, seen):
         """This frame with unseen hands held (features.fill_unseen, one frame at a time)."""

@@ -85,21 +85,33 @@ def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
 
 
 def _step(params: dict, arrays: dict[str, np.ndarray], stream: str, restart: bool):
-    """The poses of a live stream's new samples, at their own times (`fps` unused)."""
+    """The poses of a live stream's new samples, at their own times (`fps` unused). The
+    answer is a motion result's content and arrays, built without a Motion: a live frame
+    has a few milliseconds in all."""
     from motionfield.body.rotations import matrix_to_quat
-    from motionfield.body.skeleton import smpl_skeleton
     from motionfield.body.tokens import tokens_to_motion
     from motionfield.methods.sparse import live
-    from motionfield.motion import Motion
 
     tracking = _checked_tracking(params, arrays)
     if len(tracking.times) > MAX_STEP_SAMPLES:
         raise JobError(f"sparse: {len(tracking.times)} samples in one live step; at most "
                        f"{MAX_STEP_SAMPLES} (send them as they come, or submit a recording)")
-    tokens = live.step(_solver(), stream, tracking, restart)
-    rot, trans = tokens_to_motion(tokens)
-    motion = Motion(matrix_to_quat(rot), trans, tracking.times, smpl_skeleton())
-    return motion_content(motion), motion_arrays(motion)
+    rot, trans = tokens_to_motion(live.step(_solver(), stream, tracking, restart))
+    names, offsets, parents = _smpl_arrays()
+    content = {"joint_names": names, "fps": None, "frames": len(tracking.times)}
+    return content, {"rotations": matrix_to_quat(rot).astype(np.float32),
+                     "root_translation": trans.astype(np.float32), "times": tracking.times,
+                     "offsets": offsets, "parents": parents}
+
+
+@lru_cache(maxsize=1)
+def _smpl_arrays():
+    """The SMPL skeleton's joint names, offsets and parents as a motion result has them."""
+    from motionfield.body.skeleton import smpl_skeleton
+
+    skeleton = smpl_skeleton()
+    return (list(skeleton.names), skeleton.offsets.astype(np.float32),
+            np.asarray(skeleton.parents, dtype=np.int32))
 
 
 JOB = SPARSE = JobType(

@@ -89,7 +89,7 @@ def _checked(times, positions, quats, tracked) -> tuple[np.ndarray, ...]:
     positions = _array("positions", positions, (count, 3, 3))
     quats = _array("orientations", quats, (count, 3, 4))
     seen = np.asarray(tracked)
-    if seen.shape != (count, 2) or not np.isin(seen, (0, 1)).all():
+    if seen.shape != (count, 2) or not ((seen == 0) | (seen == 1)).all():
         raise TrackingError(f"tracked must be (T={count}, 2) of 0/1, got shape {seen.shape}")
     seen = seen.astype(bool)
     if not 1 <= count <= MAX_SAMPLES:
