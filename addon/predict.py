@@ -139,17 +139,24 @@ def keyed_frames(obj) -> tuple[np.ndarray, np.ndarray]:
     if not is_smpl_armature(obj) or obj.animation_data is None or \
             obj.animation_data.action is None:
         raise ValueError(f"{NOT_SMPL}, with keys")
+    return keys_per_joint(obj, _bone_paths)
+
+
+def keys_per_joint(obj, paths_of) -> tuple[np.ndarray, np.ndarray]:
+    """The frames where any of the 24 SMPL joints' curves have keys (K,), and which joints
+    are keyed at each (K, 24) of 0 and 1; `paths_of(j)` lists joint j's curves as (data
+    path, index). A joint with no curves, or never keyed, holds its pose: it counts as seen."""
     curves = _curves(obj)
-    per_bone = []
+    per_joint = []
     for j in range(len(SMPL_NAMES)):
         frames: set[float] = set()
-        for path, index in _bone_paths(j):
+        for path, index in paths_of(j):
             curve = curves.find(path, index=index)
             if curve is not None:
                 frames.update(np.round(_vectors(curve.keyframe_points, "co")[:, 0], 3).tolist())
-        per_bone.append(frames)
-    every = np.array(sorted(set().union(*per_bone)))
-    mask = np.array([[f in bone or not bone for bone in per_bone] for f in every],
+        per_joint.append(frames)
+    every = np.array(sorted(set().union(*per_joint)))
+    mask = np.array([[f in joint or not joint for joint in per_joint] for f in every],
                     dtype=np.float32)
     return every, mask.reshape(len(every), len(SMPL_NAMES))
 

@@ -53,25 +53,13 @@ def _setup(obj) -> tuple[dict, dict, np.ndarray, np.ndarray, float]:
 def keyed_frames(obj) -> tuple[np.ndarray, np.ndarray]:
     """The frames where the mapped bones have keys (K,), and which SMPL joints' bones are
     keyed at each (K, 24); an unmapped joint, or one never keyed, counts as seen."""
-    from .predict import _curves, _vectors
+    from .predict import keys_per_joint
     from .rigify_motion import _control_paths
 
     mapping = _setup(obj)[0]
-    curves = _curves(obj)
-    per_joint = []
-    for name in SMPL_NAMES:
-        frames: set[float] = set()
-        for path, index in (_control_paths(obj, mapping[name], mapping["pelvis"])
-                            if name in mapping else []):
-            curve = curves.find(path, index=index)
-            if curve is not None:
-                frames.update(np.round(_vectors(curve.keyframe_points, "co")[:, 0],
-                                       3).tolist())
-        per_joint.append(frames)
-    every = np.array(sorted(set().union(*per_joint)))
-    mask = np.array([[f in joint or not joint for joint in per_joint] for f in every],
-                    dtype=np.float32)
-    return every, mask.reshape(len(every), 24)
+    return keys_per_joint(obj, lambda j: _control_paths(obj, mapping[SMPL_NAMES[j]],
+                                                        mapping["pelvis"])
+                          if SMPL_NAMES[j] in mapping else [])
 
 
 def read_poses(scene, obj, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -151,27 +151,16 @@ def _control_paths(obj, control: str, root: str = "torso") -> list[tuple[str, in
 def keyed_frames(obj) -> tuple[np.ndarray, np.ndarray]:
     """The frames where the rig's FK controls have keys (K,), and which SMPL joints' controls
     are keyed at each (K, 24); a joint with no control, or one never keyed, counts as seen."""
-    from .predict import _curves, _vectors
+    from .predict import keys_per_joint
 
     if obj.animation_data is None or obj.animation_data.action is None:
         raise ValueError(f"{obj.name} has no keys on its FK controls")
-    curves, body = _curves(obj), body_of(obj)
-    per_joint = []
-    for name in SMPL_NAMES:
-        frames: set[float] = set()
-        if name in body.controls:
-            for path, index in _control_paths(obj, body.controls[name]):
-                curve = curves.find(path, index=index)
-                if curve is not None:
-                    frames.update(np.round(_vectors(curve.keyframe_points, "co")[:, 0],
-                                           3).tolist())
-        per_joint.append(frames)
-    every = np.array(sorted(set().union(*per_joint)))
+    body = body_of(obj)
+    every, mask = keys_per_joint(obj, lambda j: _control_paths(obj, body.controls[SMPL_NAMES[j]])
+                                 if SMPL_NAMES[j] in body.controls else [])
     if not len(every):
         raise ValueError(f"{obj.name} has no keys on its FK controls")
-    mask = np.array([[f in joint or not joint for joint in per_joint] for f in every],
-                    dtype=np.float32)
-    return every, mask.reshape(len(every), 24)
+    return every, mask
 
 
 def read_poses(scene, obj, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
