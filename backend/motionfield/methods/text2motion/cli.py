@@ -75,13 +75,11 @@ def _settings(pairs: list[str]) -> tuple[dict, dict]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import torch
-
     from motionfield.methods.text2motion.config import ModelConfig, TrainConfig
     from motionfield.methods.text2motion.train import train
+    from motionfield.training import train_command, use_threads
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     train_settings, model_settings = _settings(args.settings)
     given = {"steps_inr": args.steps_inr, "steps_diffusion": args.steps_diffusion,
              "batch": args.batch, "lr": args.lr, "seed": args.seed}
@@ -93,12 +91,8 @@ def _train(args: argparse.Namespace) -> int:
         model_config = ModelConfig(**model_settings)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
-    began = time.perf_counter()
-    path = train(config, model_config, Path(args.output),
-                 Path(args.data) if args.data else None, args.resume)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in "
-          f"{time.perf_counter() - began:.0f} s")
-    return 0
+    return train_command(train, config, model_config, Path(args.output),
+                         Path(args.data) if args.data else None, args.resume)
 
 
 def output_paths(output: str, samples: int) -> list[Path]:
