@@ -11,10 +11,10 @@ import atexit
 
 import bpy
 
-from . import operators, panels, properties, schema, sparse, text2motion
+from . import operators, panels, properties, schema, sparse, text2motion, video
 
 classes = (*properties.classes, *operators.classes, *text2motion.classes, *sparse.classes,
-           *panels.classes)
+           *video.classes, *panels.classes)
 
 
 def register() -> None:

@@ -363,6 +363,11 @@ def _conclude(event, job) -> str:
             from .text2motion import conclude
 
             message = conclude(scene, event.content, event.arrays, route["output"], target)
+        elif "video" in route:
+            from .video import conclude
+
+            message = conclude(scene, event.content, event.arrays, route["output"],
+                               route["video"])
         else:
             message = land_result(scene, job.method, event.content, event.arrays,
                                   route["output"], target)

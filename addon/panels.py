@@ -19,7 +19,7 @@ from .jobs import JOBS
 
 # methods with their own operators: the parameters those set themselves are not drawn
 DEDICATED = {"convert": (), "predict": ("mode", "seconds"), "text2motion": (),
-             "sparse": ("space",)}
+             "sparse": ("space",), "video": ()}
 # what a stopped add-on lists before it has ever seen a backend's methods
 FIRST_SECTIONS = {"convert": ("Import Mocap", "a BVH of any rig onto SMPL"),
                   "predict": ("Predict / Complete", "continue or fill your keys")}
@@ -152,6 +152,10 @@ def _draw_section(box, context, section: dict) -> None:
         from . import sparse
 
         sparse.draw(col)
+    elif name == "video":
+        from . import video
+
+        video.draw(col)
     elif method.get("arrays"):  # it reads recorded input that no panel setting gives
         col.label(text="Reads recorded input: from the CLI or a script", icon="INFO")
     else:
