@@ -8,7 +8,9 @@ import json
 import time
 from pathlib import Path
 
-from motionfield.methods.video.config import ModelConfig, TrainConfig
+import numpy as np
+
+from motionfield.methods.video.config import FitConfig, ModelConfig, TrainConfig
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
@@ -45,6 +47,12 @@ def add_eval(sub) -> None:
     p.add_argument("--data", help="unpacked data folder (default: the unpacked archives)")
     p.add_argument("--json", help="write the full report here")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
+    p.add_argument("--multi", action="store_true", help="the multi-video fit instead: several "
+                   "takes of one Bandai Namco 2 action, each through its own camera, against "
+                   "the lifter alone and the fit on one video at a time (multi_eval.py)")
+    p.add_argument("--actions", type=int, help="with --multi: every k-th action so that at "
+                   "most this many are scored (default: all)")
+    p.add_argument("--steps", type=int, default=FitConfig.steps, help="with --multi: fit steps")
     p.set_defaults(func=_eval)
 
 
@@ -70,6 +78,23 @@ def add_commands(sub) -> None:
     p.add_argument("--model", help="a video lifter checkpoint (default: the shipped one)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.set_defaults(func=_lift)
+    f = FitConfig()
+    p = sub.add_parser("reconstruct", help="several videos (or keypoint files) of one action to "
+                       "one synchronised SMPL motion and camera per video (the lifter, then "
+                       "the multi-video fit after NeMo; docs/video.md)")
+    p.add_argument("inputs", nargs="+", help="videos or keypoint files (as for `keypoints`)")
+    p.add_argument("-o", "--output", required=True, help="folder: NAME.npz or NAME.bvh and "
+                   "NAME.camera.json per input")
+    _source_options(p)
+    p.add_argument("--format", choices=("npz", "bvh"), default="npz")
+    p.add_argument("--out-fps", default=None, help="the motions' framerate (default 30)")
+    p.add_argument("--steps", type=int, default=f.steps, help="fit steps")
+    p.add_argument("--alone", action="store_true", help="fit each video alone (no shared "
+                   "motion field, no synchronisation)")
+    p.add_argument("--model", help="a video lifter checkpoint (default: the shipped one)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    p.set_defaults(func=_reconstruct)
 
 
 def _source_options(p) -> None:
@@ -150,6 +175,76 @@ def _lift(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_multi(args: argparse.Namespace) -> int:
+    from motionfield.methods.video import infer, multi_eval
+
+    config = FitConfig(steps=args.steps, warmup=min(FitConfig.warmup, args.steps // 4))
+    lifter, meta = infer.load(Path(args.model) if args.model else None)
+    sets = multi_eval.action_sets(args.split, Path(args.data) if args.data else None)
+    if args.actions and args.actions < len(sets):
+        every = -(-len(sets) // args.actions)
+        sets = sets[::every]
+    report = multi_eval.evaluate(lifter, sets, config)
+    report["split"] = args.split
+    report["lifter"] = {k: meta.get(k) for k in ("model", "train", "data", "licence")}
+    print(multi_eval.format_table(report))
+    print(f"{report['actions']} {args.split} actions, {report['videos']} videos, "
+          f"{report['frames']} frames at 30 fps; seconds per method: "
+          + json.dumps(report["seconds"]))
+    if args.json:
+        multi_eval.write(report, Path(args.json))
+    return 0
+
+
+def _reconstruct(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from motionfield.io.bvh import write_bvh
+    from motionfield.methods.video import infer
+    from motionfield.methods.video.keypoints import KeypointsError
+    from motionfield.methods.video.reconstruct import reconstruct
+    from motionfield.training import use_threads
+
+    out = Path(args.output)
+    names = [Path(i).stem for i in args.inputs]
+    names = [f"{i}_{n}" for i, n in enumerate(names)] if len(set(names)) < len(names) else names
+    files = [out / f"{n}.{args.format}" for n in names] + [out / f"{n}.camera.json"
+                                                            for n in names]
+    taken = [str(f) for f in files if f.exists()]
+    if taken and not args.force:
+        raise KeypointsError(f"{', '.join(taken)} exist; --force to overwrite")
+    try:
+        config = FitConfig(steps=args.steps, warmup=min(FitConfig.warmup, args.steps // 4))
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    use_threads(args.threads)
+    keypoints = []
+    for path in args.inputs:
+        args.input = path
+        keypoints.append(_read(args)[0])
+    model, _meta = infer.load(Path(args.model) if args.model else None)
+    began = time.perf_counter()
+    with tqdm(total=config.steps, desc="fit", unit="step") as bar:
+        def progress(done: int, total: int, stage: str) -> None:
+            bar.set_postfix_str(stage, refresh=False)
+            bar.update(done - bar.n)
+        done = reconstruct(model, keypoints, config, joint=not args.alone, progress=progress)
+    took = time.perf_counter() - began
+    out.mkdir(parents=True, exist_ok=True)
+    for name, answer in zip(names, done):
+        motion = answer.motion.at_fps(args.out_fps) if args.out_fps else answer.motion
+        path = out / f"{name}.{args.format}"
+        motion.save(path) if args.format == "npz" else write_bvh(path, motion)
+        (out / f"{name}.camera.json").write_text(json.dumps(answer.camera_dict(name), indent=1))
+        cam = answer.camera.to_dict()
+        print(f"{path}: {motion.num_frames} frames, {motion.duration:.2f} s; camera "
+              f"{cam['hfov_deg']:.0f} deg across, {np.linalg.norm(cam['position_m']):.1f} m "
+              "from the origin")
+    print(f"{len(done)} videos {'fitted alone' if args.alone else 'fitted together'} in "
+          f"{took:.1f} s (Y up, floor at y = 0; cameras and sync in *.camera.json)")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from motionfield.methods.video.train import train
     from motionfield.training import train_command, use_threads
@@ -174,6 +269,8 @@ def _eval(args: argparse.Namespace) -> int:
     from motionfield.training import use_threads
 
     use_threads(args.threads)
+    if args.multi:
+        return _eval_multi(args)
     ours, ours_meta = infer.load(Path(args.model) if args.model else None)
     frame, frame_meta = infer.load(Path(args.baseline) if args.baseline else
                                    shipped("video", SHIPPED_BASELINE))

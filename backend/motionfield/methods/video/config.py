@@ -152,3 +152,55 @@ class TrainConfig(_Settings):
             raise ValueError("steps, batch, frames and checkpoint_every must be at least 1")
         if self.lr <= 0 or min(self.weight_decay, self.velocity_weight, self.sixd_weight) < 0:
             raise ValueError("lr above 0; weight_decay and the loss weights at least 0")
+
+
+@dataclass(frozen=True)
+class FitConfig(_Settings):
+    """The multi-video fit (fit.py, after NeMo): one neural motion field per action, read at
+    a phase in [0, 1] (`frequencies` Fourier octaves) and a per-video code of `embedding`
+    numbers, an MLP of `layers` x `width`; a monotone time warp per video of `knots`
+    piecewise-linear pieces; a camera and a root trajectory per video.
+
+    `steps` Adam steps at `lr` (the field's; the per-video parameters take `lr_video`), the
+    first `warmup` of them fitting the field to the lifter alone. Loss weights: `reproject`
+    (confidence-weighted, robust at `robust_m` metres at the body), `lifter` (the lifter's
+    root-relative joints, metres, and `lifter_rot` its rotations), `smooth` (acceleration of
+    the joints in the world), `limits` (joint angles outside the mocap's range), `contact`
+    (feet sliding or under the floor), `warp` (pieces of the time warp far from even),
+    `code` (the per-video codes' size), `focal` (log focal length from its start). The
+    focal length starts at `hfov_deg` across the image where nothing else says."""
+
+    KIND = "fit settings"
+
+    steps: int = 400
+    warmup: int = 100
+    lr: float = 3e-3
+    lr_video: float = 1e-2
+    frequencies: int = 6
+    width: int = 128
+    layers: int = 3
+    embedding: int = 16
+    knots: int = 8
+    hfov_deg: float = 55.0
+    reproject: float = 1.0
+    robust_m: float = 0.1
+    lifter: float = 0.3
+    lifter_rot: float = 0.02
+    smooth: float = 0.1
+    limits: float = 1.0
+    contact: float = 1.0
+    warp: float = 0.01
+    code: float = 0.001
+    focal: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self):
+        if min(self.steps, self.frequencies, self.width, self.layers, self.embedding,
+               self.knots) < 1 or not 0 <= self.warmup <= self.steps:
+            raise ValueError(f"bad fit settings: {self} (sizes at least 1, warmup <= steps)")
+        weights = (self.reproject, self.lifter, self.lifter_rot, self.smooth, self.limits,
+                   self.contact, self.warp, self.code, self.focal)
+        if min(weights) < 0 or self.lr <= 0 or self.lr_video <= 0 or self.robust_m <= 0:
+            raise ValueError(f"bad fit settings: {self} (weights at least 0, rates above 0)")
+        if not 1 < self.hfov_deg < 170:
+            raise ValueError(f"bad fit settings: hfov_deg={self.hfov_deg}")
