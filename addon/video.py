@@ -118,7 +118,8 @@ class MOTIONFIELD_OT_video(bpy.types.Operator):
 
     files: CollectionProperty(type=bpy.types.OperatorFileListElement,
                               options={"HIDDEN", "SKIP_SAVE"})
-    directory: StringProperty(subtype="DIR_PATH", options={"HIDDEN", "SKIP_SAVE"})
+    # kept between runs, so the file browser opens where the videos were last picked from
+    directory: StringProperty(subtype="DIR_PATH", options={"HIDDEN"})
     filter_movie: bpy.props.BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
     filter_folder: bpy.props.BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
 
