@@ -43,8 +43,10 @@ def median_ms(fn, repeats: int) -> float:
 
 
 def _round_trips_ms(rot, pos, seen, repeats: int) -> dict[str, float]:
-    """Median wall time of one live sample (30 Hz) through a server and client on loopback:
-    as a `step` request, and as a submitted job (queue, worker, result event)."""
+    """Median wall time of one live sample through a server and client on loopback: as a
+    `step` request at 30 Hz (each one steps the network), at a 90 Hz headset's rate (one in
+    three does), and as a submitted job (queue, worker, result event); and a ping (the
+    protocol's own round trip, no work)."""
     import threading
 
     from motionfield.body.rotations import matrix_to_quat
@@ -60,17 +62,22 @@ def _round_trips_ms(rot, pos, seen, repeats: int) -> dict[str, float]:
     quats = matrix_to_quat(rot.astype(np.float64))
     params = {"space": "smpl", "fps": 30.0}
 
-    def sample(i):
-        return {"times": np.array([i / 30.0]), "positions": pos[i:i + 1],
+    def sample(i, rate=30.0):
+        return {"times": np.array([i / rate]), "positions": pos[i:i + 1],
                 "orientations": quats[i:i + 1], "tracked": seen[i:i + 1].astype(np.uint8)}
 
     def step(i):
         client.step("sparse", "bench", params, sample(i), restart=i == 0, timeout=30)
 
+    def headset(i):  # a 90 Hz headset: two samples in three repeat the last pose
+        client.step("sparse", "headset", params, sample(i, 90.0), restart=i == 0, timeout=30)
+
     def job(i):
         client.run("sparse", params, sample(i), timeout=30)
     try:
         return {"step_request": median_ms(step, repeats),
+                "step_request_90hz_stream": median_ms(headset, repeats),
+                "ping": median_ms(lambda i: client.ping(), repeats),
                 "submitted_job": median_ms(job, repeats)}
     finally:
         client.shutdown()
