@@ -194,3 +194,15 @@ def test_several_videos_through_the_job_and_the_reconstruct_command(tmp_path, ca
     assert (tmp_path / "out" / "one.bvh").read_text().count("\n") > 36
     assert main(["reconstruct", *paths, "-o", str(tmp_path / "out"), "--steps", "30",
                  "--format", "bvh"]) == 2  # exists: --force
+
+
+def test_reconstruct_refuses_a_video_longer_than_one_action():
+    from motionfield.methods.video.config import FIT_MAX_SECONDS
+    from motionfield.methods.video.keypoints import Keypoints2D
+    from motionfield.methods.video.reconstruct import FitError, reconstruct
+
+    frames = int(FIT_MAX_SECONDS) + 2
+    long = Keypoints2D(np.full((frames, 17, 2), 50.0, np.float32),
+                       np.ones((frames, 17), np.float32), (100, 100), 1.0)
+    with pytest.raises(FitError, match="videos \\[0\\] are longer"):
+        reconstruct(None, [long])

@@ -12,6 +12,7 @@ FPS = 30              # the lifter's rate: keypoints are resampled onto it
 SHIPPED = "lifter.safetensors"            # in motionfield.assets/video/
 SHIPPED_BASELINE = "lifter_frame.safetensors"
 MAX_SECONDS = 3600.0  # the longest keypoint sequence one job lifts
+FIT_MAX_SECONDS = 60.0  # the longest video the multi-video fit takes (one action: seconds)
 
 
 def _tuples(value):

@@ -18,29 +18,36 @@ import numpy as np
 
 from motionfield.body.rotations import matrix_to_quat
 from motionfield.body.skeleton import smpl_skeleton
-from motionfield.methods.video.config import FPS, FitConfig
+from motionfield.errors import MotionfieldError
+from motionfield.methods.video.config import FIT_MAX_SECONDS, FPS, FitConfig
 from motionfield.methods.video.fit import Camera, Video, fit, matching_frames
 from motionfield.methods.video.infer import at_rate, lift_arrays
 from motionfield.methods.video.keypoints import Keypoints2D
 from motionfield.motion import Motion
 
 
+class FitError(MotionfieldError):
+    """Videos the fit cannot take (too long for one action)."""
+
+
 @dataclass(frozen=True)
 class Reconstruction:
     """One video's answer: its motion at config.FPS, its camera, the phase of each of the
-    motion's frames (T,) and the matching time in the first video (T,) seconds."""
+    motion's frames (T,) and the matching time in the first video (T,) seconds (None when
+    each video was fitted alone: their phases are not shared)."""
 
     motion: Motion
     camera: Camera
     phase: np.ndarray
-    reference_time_s: np.ndarray
+    reference_time_s: np.ndarray | None
 
     def camera_dict(self, name: str = "") -> dict:
         """The camera and synchronisation as JSON-ready values."""
         return {"video": name, **self.camera.to_dict(), "fps": FPS,
                 "frames": int(self.motion.num_frames),
                 "phase": np.round(self.phase, 5).tolist(),
-                "reference_time_s": np.round(self.reference_time_s, 4).tolist(),
+                "reference_time_s": None if self.reference_time_s is None else
+                np.round(self.reference_time_s, 4).tolist(),
                 "world": "Y up, floor at y = 0, metres; the body first faces +Z"}
 
 
@@ -48,7 +55,12 @@ def reconstruct(lifter, keypoints: list[Keypoints2D], config: FitConfig | None =
                 joint: bool = True, progress: Callable[[int, int, str], None] | None = None
                 ) -> list[Reconstruction]:
     """Keypoints of V videos (any framerates) -> V Reconstructions; `joint=False` fits each
-    video alone (no synchronisation: phases are each video's own)."""
+    video alone (no synchronisation: phases are each video's own). Each video at most
+    config.FIT_MAX_SECONDS long (FitError)."""
+    long = [i for i, k in enumerate(keypoints) if k.frames / k.fps > FIT_MAX_SECONDS]
+    if long:
+        raise FitError(f"videos {long} are longer than {FIT_MAX_SECONDS:.0f} s: the fit takes "
+                       "one action's clip (seconds); cut them, or lift them alone")
     videos, lifted = [], []
     for i, k in enumerate(keypoints):
         _times, xy, conf = at_rate(k)
@@ -61,6 +73,6 @@ def reconstruct(lifter, keypoints: list[Keypoints2D], config: FitConfig | None =
     out = []
     for f in fitted:
         motion = Motion.from_frames(matrix_to_quat(f.rotations), f.translation, skel, FPS)
-        reference = matching_frames(f.phase, fitted[0].phase) / FPS
+        reference = matching_frames(f.phase, fitted[0].phase) / FPS if joint else None
         out.append(Reconstruction(motion, f.camera, f.phase, reference))
     return out
