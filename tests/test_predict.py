@@ -484,12 +484,13 @@ def test_a_run_starts_from_pretrained_weights_keeping_its_own_normalisation(tmp_
               data_root, progress=False)
 
 
-@pytest.mark.parametrize("name", ["cmu", "cmu-simlpe", "smpl", "smpl-simlpe"])
+@pytest.mark.parametrize("name", ["cmu", "cmu-simlpe", "cmu-ltd", "smpl", "smpl-simlpe"])
 def test_shipped_checkpoints_load_small_and_say_their_data(name):
     from motionfield.methods.predict.infer import load_checkpoint, shipped_checkpoint
 
     path = shipped_checkpoint(name)
-    assert path.stat().st_size < 5 * 2**20
+    # LTD's batch norm has statistics per graph node and feature: 7 MB in half precision
+    assert path.stat().st_size < (8 if name == "cmu-ltd" else 5) * 2**20
     ckpt = load_checkpoint(path)
     assert ckpt.meta["data"] and ckpt.meta["licence"]
     # what a run started from is described, not a folder of the machine it ran on

@@ -33,6 +33,7 @@ METHOD = "predict"
 KINDS = ("field", "simlpe", "ltd")
 BASELINES = ("simlpe", "ltd")
 SHIPPED = {"cmu": "cmu_field.safetensors", "cmu-simlpe": "cmu_simlpe.safetensors",
+           "cmu-ltd": "cmu_ltd.safetensors",
            "smpl": "smpl_field.safetensors", "smpl-simlpe": "smpl_simlpe.safetensors"}
 
 
