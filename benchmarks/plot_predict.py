@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-LABELS = {"ours": "ours (motion field, 3 seeds)", "simlpe": "siMLPe (trained here, 3 seeds)",
+LABELS = {"ours": "ours (motion field, 3 seeds)",
+          "simlpe": "siMLPe (its recipe, 1,200 steps here)",
+          "ltd": "LTD (its recipe, 2,850 steps here)",
           "constant_velocity": "constant velocity", "zero_velocity": "zero velocity"}
 FILL_LABELS = {"ours": "ours (spline + share of the field)", "cubic": "Catmull-Rom",
                "linear": "linear"}
@@ -24,9 +26,9 @@ def horizon_panel(ax, table: dict) -> None:
     for name, label in LABELS.items():
         ms = [int(h) for h in table[name]]
         ax.plot(ms, list(table[name].values()), "o-", label=label, lw=2 if name == "ours" else 1)
-    published = next(iter(table["published"].values()))
-    ax.plot([int(h) for h in published], list(published.values()), "k*", ms=9,
-            label="NeRMo, published (8 actions, GPU)")
+    for (name, published), marker in zip(table["published"].items(), ("k*", "kx")):
+        ax.plot([int(h) for h in published], list(published.values()), marker, ms=9,
+                label=f"{name.split(' (')[0]}, published (8 actions, GPU)")
     ax.set(xlabel="horizon (ms)", ylabel="MPJPE (mm, LTD units)", ylim=(0, 200),
            title="Prediction: CMU-Mocap, 6 test actions, 50 frames of history")
     ax.legend(fontsize=8)
