@@ -189,7 +189,7 @@ class FitConfig(_Settings):
     lifter_rot: float = 0.02
     smooth: float = 0.1
     limits: float = 1.0
-    contact: float = 1.0
+    contact: float = 0.0  # built, off: on val it bent the legs of walks and runs (docs)
     warp: float = 0.01
     code: float = 0.001
     focal: float = 0.1
