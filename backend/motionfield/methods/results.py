@@ -45,8 +45,13 @@ def motion_arrays(motion) -> dict[str, np.ndarray]:
     """A Motion as the arrays a result carries."""
     return {"rotations": motion.rotations.astype(np.float32),
             "root_translation": motion.root_translation.astype(np.float32),
-            "times": motion.times, "offsets": motion.skeleton.offsets.astype(np.float32),
-            "parents": np.asarray(motion.skeleton.parents, dtype=np.int32)}
+            "times": motion.times, **skeleton_arrays(motion.skeleton)}
+
+
+def skeleton_arrays(skeleton) -> dict[str, np.ndarray]:
+    """A skeleton's offsets and parents as a motion result carries them."""
+    return {"offsets": skeleton.offsets.astype(np.float32),
+            "parents": np.asarray(skeleton.parents, dtype=np.int32)}
 
 
 def motion_content(motion) -> dict:

@@ -97,21 +97,21 @@ def _step(params: dict, arrays: dict[str, np.ndarray], stream: str, restart: boo
         raise JobError(f"sparse: {len(tracking.times)} samples in one live step; at most "
                        f"{MAX_STEP_SAMPLES} (send them as they come, or submit a recording)")
     rot, trans = tokens_to_motion(live.step(_solver(), stream, tracking, restart))
-    names, offsets, parents = _smpl_arrays()
+    names, skeleton = _smpl_skeleton()
     content = {"joint_names": names, "fps": None, "frames": len(tracking.times)}
     return content, {"rotations": matrix_to_quat(rot).astype(np.float32),
                      "root_translation": trans.astype(np.float32), "times": tracking.times,
-                     "offsets": offsets, "parents": parents}
+                     **skeleton}
 
 
 @lru_cache(maxsize=1)
-def _smpl_arrays():
-    """The SMPL skeleton's joint names, offsets and parents as a motion result has them."""
+def _smpl_skeleton() -> tuple[list[str], dict[str, np.ndarray]]:
+    """The SMPL joint names and skeleton arrays every live answer carries (built once)."""
     from motionfield.body.skeleton import smpl_skeleton
+    from motionfield.methods.results import skeleton_arrays
 
     skeleton = smpl_skeleton()
-    return (list(skeleton.names), skeleton.offsets.astype(np.float32),
-            np.asarray(skeleton.parents, dtype=np.int32))
+    return list(skeleton.names), skeleton_arrays(skeleton)
 
 
 JOB = SPARSE = JobType(
