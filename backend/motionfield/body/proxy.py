@@ -25,6 +25,8 @@ MAX_INFLUENCES = 4
 EXPORT_SUFFIXES = (".ply", ".obj", ".glb")
 _SECTIONS = 14  # points around each capsule
 _RINGS = 5  # rings along each capsule's straight part
+HEAD_CENTRE = (0.0, 0.07, 0.01)  # the head ellipsoid's centre from the head joint, metres
+HEAD_SEMI_AXES = (0.078, 0.115, 0.098)  # its half-width, half-height, half-depth
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,8 +189,8 @@ def _torso(pos: np.ndarray, s: float) -> list[_Part]:
     parts.append(_limb(pos, 12, 15, 9, (0.055, 0.05), _X, s))
     for collar, shoulder in ((13, 16), (14, 17)):
         parts.append(_limb(pos, collar, shoulder, 9, (0.06, 0.058), _Z, s))
-    head = _ellipsoid(pos[15] + np.array([0.0, 0.07, 0.01]) * s,
-                      (0.078 * s, 0.115 * s, 0.098 * s))
+    head = _ellipsoid(pos[15] + np.array(HEAD_CENTRE) * s,
+                      tuple(a * s for a in HEAD_SEMI_AXES))
     parts.append(_Part(*head, 15, pos[15], _Y, 1.0, parent=12, blend_start=0.03 * s))
     return parts
 

@@ -53,6 +53,10 @@ def add_eval(sub) -> None:
     p.add_argument("--actions", type=int, help="with --multi: every k-th action so that at "
                    "most this many are scored (default: all)")
     p.add_argument("--steps", type=int, default=FitConfig.steps, help="with --multi: fit steps")
+    p.add_argument("--rendered", action="store_true", help="with --multi: from pixels; each "
+                   "take rendered by Blender (needs bpy) with a body mesh and read by MediaPipe")
+    p.add_argument("--render-workers", type=int, default=2,
+                   help="with --rendered: Blender processes at once")
     p.set_defaults(func=_eval)
 
 
@@ -184,8 +188,18 @@ def _eval_multi(args: argparse.Namespace) -> int:
     if args.actions and args.actions < len(sets):
         every = -(-len(sets) // args.actions)
         sets = sets[::every]
-    report = multi_eval.evaluate(lifter, sets, config)
+    seen, extraction_fps = None, None
+    if args.rendered:
+        takes = [take for _, action in sets for take in action]
+        seen, extraction_fps = multi_eval.rendered_keypoints(takes,
+                                                             workers=args.render_workers)
+    report = multi_eval.evaluate(lifter, sets, config, seen=seen)
     report["split"] = args.split
+    report["input"] = ("rendered by Blender, MediaPipe Pose" if args.rendered
+                       else "projected truth with the detector model")
+    if args.rendered:
+        report["render"] = multi_eval.render_settings()
+        report["mediapipe_frames_per_second"] = extraction_fps
     report["lifter"] = {k: meta.get(k) for k in ("model", "train", "data", "licence")}
     print(multi_eval.format_table(report))
     print(f"{report['actions']} {args.split} actions, {report['videos']} videos, "

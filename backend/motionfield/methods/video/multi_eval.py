@@ -46,7 +46,8 @@ import numpy as np
 
 from motionfield.evaluation import bootstrap_groups
 from motionfield.methods.video import data as vdata
-from motionfield.methods.video.config import CAMERAS, DETECTOR, FitConfig
+from motionfield.methods.video.config import CAMERAS, DETECTOR, FPS, FitConfig
+from motionfield.methods.video.keypoints import Keypoints2D
 from motionfield.metrics import procrustes_align
 
 SOURCE = "bandai-namco-2"
@@ -80,33 +81,99 @@ def action_sets(split: str, data_root: Path | None = None, videos: int = VIDEOS,
     return sets[:limit] if limit else sets
 
 
-def observe_take(take: vdata.Take) -> dict:
-    """A take through its seeded camera and detector: pixels, confidence, image size, the
-    true joints root-relative in the camera's frame and in the world (T, 24, 3)."""
-    import torch
+def take_view(take: vdata.Take) -> vdata.View:
+    """The take's still camera, drawn from a generator seeded by its id."""
+    rng = np.random.default_rng(vdata.take_seed(take.id, "camera"))
+    return vdata.random_view(rng, CAMERAS, take.points[None], take.tokens[None])
 
+
+def take_pose(take: vdata.Take) -> tuple[np.ndarray, np.ndarray]:
+    """The take's true SMPL global rotations (T, 24, 3, 3) and world joints (T, 24, 3)."""
     from motionfield.body.kinematics import forward_kinematics
     from motionfield.body.rotations import sixd_to_matrix
     from motionfield.body.skeleton import smpl_skeleton
+
+    skel = smpl_skeleton()
+    return forward_kinematics(sixd_to_matrix(take.tokens[:, :24].astype(np.float64)),
+                              take.tokens[:, 24, :3].astype(np.float64),
+                              np.array(skel.offsets), skel.parents)
+
+
+def observe_take(take: vdata.Take, seen: Keypoints2D | None = None) -> dict:
+    """A take through its seeded camera: pixels, confidence and image size, from `seen`
+    (MediaPipe on the rendered video, rendered_keypoints) or else the projected truth
+    spoilt by the seeded detector model; the true joints root-relative in the camera's
+    frame and in the world (T, 24, 3)."""
+    import torch
+
     from motionfield.methods.video.train import Body
 
-    rng = np.random.default_rng(vdata.take_seed(take.id, "camera"))
-    view = vdata.random_view(rng, CAMERAS, take.points[None], take.tokens[None])
-    pixels, depth = view.project(take.points[None])
-    rng = np.random.default_rng(vdata.take_seed(take.id, "detector"))
-    noisy, conf = vdata.detect(rng, DETECTOR, pixels, view.size)
-    conf = np.where(depth > 0.3, conf, 0.0)
-    noisy = np.where(conf[..., None] > 0, noisy, 0.0)
+    view = take_view(take)
+    if seen is None:
+        pixels, depth = view.project(take.points[None])
+        rng = np.random.default_rng(vdata.take_seed(take.id, "detector"))
+        noisy, conf = vdata.detect(rng, DETECTOR, pixels, view.size)
+        conf = np.where(depth > 0.3, conf, 0.0)
+        noisy = np.where(conf[..., None] > 0, noisy, 0.0)
+        observed = {"pixels": noisy[0].astype(np.float32),
+                    "confidence": conf[0].astype(np.float32),
+                    "image_size": tuple(int(x) for x in view.size[0])}
+    else:
+        if seen.frames != len(take.points):
+            raise ValueError(f"{seen.source}: {seen.frames} frames read, the take has "
+                             f"{len(take.points)}")
+        observed = {"pixels": seen.xy, "confidence": seen.confidence,
+                    "image_size": tuple(seen.image_size)}
     target = vdata.camera_targets(take.tokens[None], view)[0, :, :24]
     with torch.no_grad():
         rel_cam = Body()(torch.from_numpy(target.astype(np.float32))).numpy()
-    skel = smpl_skeleton()
-    world = forward_kinematics(sixd_to_matrix(take.tokens[:, :24].astype(np.float64)),
-                               take.tokens[:, 24, :3].astype(np.float64),
-                               np.array(skel.offsets), skel.parents)[1]
-    return {"pixels": noisy[0].astype(np.float32), "confidence": conf[0].astype(np.float32),
-            "image_size": tuple(int(x) for x in view.size[0]), "rel_cam": rel_cam,
-            "world": world, "focal": float(view.focal[0])}
+    return {**observed, "rel_cam": rel_cam, "world": take_pose(take)[1]}
+
+
+def rendered_keypoints(takes: list[vdata.Take], cache: Path | None = None, workers: int = 2,
+                       progress: bool = True) -> tuple[dict[str, Keypoints2D], float]:
+    """Each take rendered by Blender through its camera (render.py) and read back by
+    MediaPipe: {take id: keypoints}, and MediaPipe's frames per second. Videos and
+    keypoints are kept under `cache` (default: the data cache's video-renders/<settings>)
+    and reused."""
+    from tqdm import tqdm
+
+    from motionfield.data.sources import cache_dir
+    from motionfield.methods.video import render
+    from motionfield.methods.video.extract import extract_video
+    from motionfield.methods.video.keypoints import read_keypoints, save_keypoints
+
+    folder = (cache or cache_dir() / "video-renders") / render.settings_key()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = {t.id: t.id.replace("/", "__") for t in takes}
+    missing = {}
+    for take in takes:
+        video = folder / f"{name[take.id]}.mp4"
+        if not video.is_file() and not (folder / f"{name[take.id]}.npz").is_file():
+            missing[video] = (lambda take=take: render.make_shot(*take_pose(take),
+                                                                 take_view(take), FPS))
+    if missing:
+        with tqdm(total=len(missing), desc="render", unit="video", disable=not progress) as bar:
+            render.render_many(missing, workers, lambda done, total: bar.update(1))
+    found, frames, seconds = {}, 0, 0.0
+    for take in tqdm(takes, desc="MediaPipe", unit="video", disable=not progress):
+        stored = folder / f"{name[take.id]}.npz"
+        if not stored.is_file():
+            extraction = extract_video(folder / f"{name[take.id]}.mp4", fps=FPS)
+            save_keypoints(stored, extraction.keypoints)
+            frames += extraction.keypoints.frames
+            seconds += extraction.seconds
+        found[take.id] = read_keypoints(stored)
+    return found, frames / seconds if seconds else float("nan")
+
+
+def render_settings() -> dict:
+    """What the rendered evaluation's pixels were made with, for its report."""
+    from motionfield.methods.video import render
+
+    return {"engine": "Blender Workbench", "body": "body/proxy.py, skinned",
+            "long_side_px": render.LONG_SIDE, "anti_aliasing": render.ANTI_ALIASING,
+            "colours": render.COLOURS, "video": "H.264 MP4", "key": render.settings_key()}
 
 
 def heading_poses(joints: np.ndarray) -> np.ndarray:
@@ -171,13 +238,15 @@ def frame_errors(rel_cam: np.ndarray, world: np.ndarray, truth: dict) -> dict[st
             "accel_mm": np.linalg.norm(accel, axis=-1).mean(-1) * 1000}
 
 
-def run_set(lifter, takes: list[vdata.Take], config: FitConfig) -> dict:
-    """Every method on one action's takes: {"errors": {method: [per-video frame_errors]},
-    "sync": {method: (T_ref, V - 1) abs frame errors}, "seconds": {method: s}}."""
+def run_set(lifter, takes: list[vdata.Take], config: FitConfig,
+            seen: dict[str, Keypoints2D] | None = None) -> dict:
+    """Every method on one action's takes (their keypoints from `seen` where given, see
+    observe_take): {"errors": {method: [per-video frame_errors]}, "sync": {method:
+    (T_ref, V - 1) abs frame errors}, "seconds": {method: s}}."""
     from motionfield.methods.video import fit as nemo
     from motionfield.methods.video.infer import lift_arrays
 
-    truths = [observe_take(t) for t in takes]
+    truths = [observe_take(t, seen and seen[t.id]) for t in takes]
     videos = [nemo.Video(t["pixels"], t["confidence"], t["image_size"]) for t in truths]
     seconds = {}
     began = time.perf_counter()
@@ -217,8 +286,8 @@ def run_set(lifter, takes: list[vdata.Take], config: FitConfig) -> dict:
 
 
 def evaluate(lifter, sets: list[tuple[str, list[vdata.Take]]], config: FitConfig,
-             progress: bool = True) -> dict:
-    """The report over action sets (action_sets)."""
+             progress: bool = True, seen: dict[str, Keypoints2D] | None = None) -> dict:
+    """The report over action sets (action_sets), from `seen` keypoints where given."""
     from tqdm import tqdm
 
     count = len(sets)
@@ -231,7 +300,7 @@ def evaluate(lifter, sets: list[tuple[str, list[vdata.Take]]], config: FitConfig
     frames = videos = 0
     for g, (name, takes) in enumerate(tqdm(sets, desc="video multi eval", unit="action",
                                            disable=not progress)):
-        done = run_set(lifter, takes, config)
+        done = run_set(lifter, takes, config, seen)
         videos += len(takes)
         frames += sum(done["frames"])
         for m in METHODS:
