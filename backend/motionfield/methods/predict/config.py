@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from motionfield.settings import Settings
+from motionfield.settings import PARTIAL_SHARE, SHARE, Settings, above, at_least
 
 
 @dataclass(frozen=True)
@@ -39,18 +39,15 @@ class ModelConfig(Settings):
     heads: int = 4
     refiner: int = 0
 
-    def __post_init__(self):
-        sizes = ("joints", "dims", "hidden", "basis", "features", "field_width",
-                 "frequencies", "layers", "heads")
-        bad = [f"{name}={getattr(self, name)}" for name in sizes if getattr(self, name) < 1]
-        if self.refiner < 0:
-            bad.append(f"refiner={self.refiner} (0 switches it off)")
-        if self.time_scale <= 0:
-            bad.append(f"time_scale={self.time_scale} (seconds, above 0)")
+    BOUNDS = {**dict.fromkeys(("joints", "dims", "hidden", "basis", "features", "field_width",
+                               "frequencies", "layers", "heads"), at_least(1)),
+              "refiner": at_least(0),  # 0 switches it off
+              "time_scale": above(0)}  # seconds
+
+    def other_problems(self) -> list[str]:
         if self.heads >= 1 and self.hidden % self.heads:
-            bad.append(f"hidden={self.hidden} is not a multiple of heads={self.heads}")
-        if bad:
-            raise ValueError(f"bad model settings: {', '.join(bad)}")
+            return [f"hidden={self.hidden} is not a multiple of heads={self.heads}"]
+        return []
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
@@ -181,41 +178,13 @@ class TrainConfig(Settings):
     validate_every: int = 0
     patience: int = 4
 
-    def __post_init__(self):
-        bad = [f"{name}={getattr(self, name)} ({rule})"
-               for name, (allowed, rule) in _TRAIN_RULES.items()
-               if not allowed(getattr(self, name))]
-        if bad:
-            raise ValueError(f"bad training settings: {', '.join(bad)}")
-
-
-def _count(v) -> bool:
-    return v >= 1
-
-
-def _share(v) -> bool:  # a fraction of windows, frames or entries
-    return 0.0 <= v <= 1.0
-
-
-def _partial_share(v) -> bool:  # a fraction that must leave something
-    return 0.0 <= v < 1.0
-
-
-def _non_negative(v) -> bool:
-    return v >= 0.0
-
-
-# TrainConfig's checks: setting -> (whether a value is allowed, the rule in words)
-_TRAIN_RULES = {
-    "steps": (_count, "at least 1"), "batch": (_count, "at least 1"),
-    "history": (_count, "at least 1"), "future": (_count, "at least 1"),
-    "checkpoint_every": (_count, "at least 1"), "patience": (_count, "at least 1"),
-    "validate_every": (lambda v: v >= 0, "at least 0"),
-    "lr": (lambda v: v > 0.0, "above 0"), "weight_decay": (_non_negative, "at least 0"),
-    "fill_weight": (_non_negative, "at least 0"),
-    "incomplete": (_share, "from 0 to 1"), "time_reverse": (_share, "from 0 to 1"),
-    "extra_share": (_share, "from 0 to 1"), "action_balance": (_share, "from 0 to 1"),
-    "max_frame_drop": (_partial_share, "from 0 up to 1"),
-    "max_joint_drop": (_partial_share, "from 0 up to 1"),
-    "speed_change": (_partial_share, "from 0 up to 1"),
-}
+    BOUNDS = {
+        **dict.fromkeys(("steps", "batch", "history", "future", "checkpoint_every",
+                         "patience"), at_least(1)),
+        **dict.fromkeys(("validate_every", "weight_decay", "fill_weight"), at_least(0)),
+        "lr": above(0),
+        # fractions of windows, frames or entries (a drop or a speed change leaves some)
+        **dict.fromkeys(("incomplete", "time_reverse", "extra_share", "action_balance"),
+                        SHARE),
+        **dict.fromkeys(("max_frame_drop", "max_joint_drop", "speed_change"), PARTIAL_SHARE),
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from motionfield.settings import Settings
+from motionfield.settings import SHARE, Settings, above, at_least, pair, within
 
 FPS = 30            # the rate the networks step at; inputs are resampled onto it
 MAX_SECONDS = 3600.0  # the longest tracking one job may solve
@@ -47,17 +47,16 @@ class Headset(Settings):
     dropouts_per_s: float = 0.15
     dropout_s: tuple[float, float] = (0.1, 0.5)
 
-    def __post_init__(self):
-        bad = [f"{name}={getattr(self, name)}" for name in
-               ("horizontal_deg", "up_deg", "down_deg") if not 0 < getattr(self, name) <= 180]
-        if not 0 <= self.near_m < self.far_m:
-            bad.append(f"near_m={self.near_m}, far_m={self.far_m} (0 <= near < far)")
-        if min(self.noise_m, self.noise_deg, self.dropouts_per_s) < 0:
-            bad.append("noise and dropouts must be at least 0")
-        if not 0 < self.dropout_s[0] <= self.dropout_s[1]:
-            bad.append(f"dropout_s={self.dropout_s} (0 < shortest <= longest)")
-        if bad:
-            raise ValueError(f"bad headset settings: {', '.join(bad)}")
+    BOUNDS = {**dict.fromkeys(("horizontal_deg", "up_deg", "down_deg"),
+                              within(0, 180, above_low=True)),
+              "near_m": at_least(0),
+              **dict.fromkeys(("noise_m", "noise_deg", "dropouts_per_s"), at_least(0)),
+              "dropout_s": pair(above(0))}
+
+    def other_problems(self) -> list[str]:
+        if self.near_m >= self.far_m:
+            return [f"near_m={self.near_m}, far_m={self.far_m} (near below far)"]
+        return []
 
     @classmethod
     def from_dict(cls, data: dict) -> Headset:
@@ -102,19 +101,19 @@ class ModelConfig(Settings):
     unseen: str = "mask"
     temporal: str = "recurrent"
 
-    def __post_init__(self):
-        bad = [f"{name}={getattr(self, name)}" for name in ("window", "width", "layers", "heads",
-                                                  "spatial_width")
-               if getattr(self, name) < 1]
-        if self.width % self.heads or self.spatial_width % self.heads:
+    BOUNDS = dict.fromkeys(("window", "width", "layers", "heads", "spatial_width"),
+                           at_least(1))
+
+    def other_problems(self) -> list[str]:
+        bad = []
+        if self.heads >= 1 and (self.width % self.heads or self.spatial_width % self.heads):
             bad.append(f"width={self.width} and spatial_width={self.spatial_width} must be "
                        f"multiples of heads={self.heads}")
         if self.unseen not in UNSEEN:
             bad.append(f"unseen={self.unseen!r} (one of {UNSEEN})")
         if self.temporal not in TEMPORAL:
             bad.append(f"temporal={self.temporal!r} (one of {TEMPORAL})")
-        if bad:
-            raise ValueError(f"bad model settings: {', '.join(bad)}")
+        return bad
 
     @property
     def recurrent(self) -> bool:
@@ -144,14 +143,7 @@ class TrainConfig(Settings):
     velocity_weight: float = 0.5
     checkpoint_every: int = 250
 
-    def __post_init__(self):
-        bad = [f"{name}={getattr(self, name)}" for name in
-               ("steps", "batch", "checkpoint_every") if getattr(self, name) < 1]
-        if self.lr <= 0 or self.weight_decay < 0 or self.velocity_weight < 0:
-            bad.append("lr above 0, weight_decay and velocity_weight at least 0")
-        if not 0 <= self.headset_share <= 1:
-            bad.append(f"headset_share={self.headset_share} (from 0 to 1)")
-        if self.lead < 0:
-            bad.append(f"lead={self.lead} (at least 0)")
-        if bad:
-            raise ValueError(f"bad training settings: {', '.join(bad)}")
+    BOUNDS = {**dict.fromkeys(("steps", "batch", "checkpoint_every"), at_least(1)),
+              "lr": above(0),
+              **dict.fromkeys(("weight_decay", "velocity_weight", "lead"), at_least(0)),
+              "headset_share": SHARE}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from motionfield.settings import Settings
+from motionfield.settings import PARTIAL_SHARE, Settings, above, at_least
 
 # What one request may ask for: the sampler, the job's schema and the CLI read these here
 # (this module imports no torch, so `info` and the CLI's parser stay fast)
@@ -43,19 +43,10 @@ class ModelConfig(Settings):
     denoiser_layers: int = 4
     diffusion_steps: int = 1000
 
-    def __post_init__(self):
-        sizes = ("latent", "width", "layers", "time_width", "frequencies", "denoiser_width",
-                 "denoiser_layers")
-        bad = [f"{name}={getattr(self, name)}" for name in sizes if getattr(self, name) < 1]
-        if self.codebook < 2:
-            bad.append(f"codebook={self.codebook} (at least 2 entries)")
-        if self.diffusion_steps < 2:
-            bad.append(f"diffusion_steps={self.diffusion_steps} (at least 2)")
-        if self.time_scale <= 0:
-            bad.append(f"time_scale={self.time_scale} (seconds, above 0)")
-        if bad:
-            raise ValueError(f"bad model settings: {', '.join(bad)}")
-
+    BOUNDS = {**dict.fromkeys(("latent", "width", "layers", "time_width", "frequencies",
+                               "denoiser_width", "denoiser_layers"), at_least(1)),
+              "codebook": at_least(2), "diffusion_steps": at_least(2),
+              "time_scale": above(0)}  # seconds
 
 
 @dataclass(frozen=True)
@@ -90,19 +81,11 @@ class TrainConfig(Settings):
     condition_dropout: float = 0.1
     checkpoint_every: int = 500
 
-    def __post_init__(self):
-        counts = ("steps_inr", "steps_diffusion", "batch", "diffusion_batch", "queries",
-                  "max_stride", "checkpoint_every")
-        bad = [f"{name}={getattr(self, name)} (at least 1)" for name in counts
-               if getattr(self, name) < 1]
-        bad += [f"{name}={getattr(self, name)} (above 0)"
-                for name in ("lr", "diffusion_lr", "latent_lr") if getattr(self, name) <= 0]
-        bad += [f"{name}={getattr(self, name)} (at least 0)"
-                for name in ("weight_decay", "kl_weight") if getattr(self, name) < 0]
-        if not 0.0 <= self.condition_dropout < 1.0:
-            bad.append(f"condition_dropout={self.condition_dropout} (from 0 up to 1)")
-        if bad:
-            raise ValueError(f"bad training settings: {', '.join(bad)}")
+    BOUNDS = {**dict.fromkeys(("steps_inr", "steps_diffusion", "batch", "diffusion_batch",
+                               "queries", "max_stride", "checkpoint_every"), at_least(1)),
+              **dict.fromkeys(("lr", "diffusion_lr", "latent_lr"), above(0)),
+              **dict.fromkeys(("weight_decay", "kl_weight"), at_least(0)),
+              "condition_dropout": PARTIAL_SHARE}
 
     def stage(self, name: str) -> Stage:
         """The loop settings (training.run) of stage "inr" or "diffusion"."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from motionfield.settings import Settings
+from motionfield.settings import PARTIAL_SHARE, SHARE, Settings, above, at_least, pair, within
 
 FPS = 30              # the lifter's rate: keypoints are resampled onto it
 SHIPPED = "lifter.safetensors"            # in motionfield.assets/video/
@@ -49,12 +49,12 @@ class Cameras(_Settings):
     aim_share: float = 0.4
     roll_deg: float = 4.0
 
-    def __post_init__(self):
-        if not (0 < self.height_m[0] <= self.height_m[1]
-                and 0 < self.hfov_deg[0] <= self.hfov_deg[1] < 170
-                and 0 < self.body_share[0] <= self.body_share[1]
-                and self.image_sizes and 0 <= self.aim_share < 1):
-            raise ValueError(f"bad camera settings: {self}")
+    BOUNDS = {"height_m": pair(above(0)),
+              "hfov_deg": pair(within(0, 170, above_low=True, below_high=True)),
+              "body_share": pair(above(0)), "aim_share": PARTIAL_SHARE}
+
+    def other_problems(self) -> list[str]:
+        return [] if self.image_sizes else [f"image_sizes={self.image_sizes} (at least one)"]
 
 
 @dataclass(frozen=True)
@@ -85,12 +85,9 @@ class Detector(_Settings):
     miss_s: tuple[float, float] = (0.03, 0.7)
     clean_share: float = 0.1
 
-    def __post_init__(self):
-        rates = (self.bias, self.occlusions_per_s, self.occlusion_drift, self.swaps_per_s,
-                 self.misses_per_s)
-        if min(rates) < 0 or not 0 <= self.clean_share <= 1 or not (
-                0 <= self.jitter[0] <= self.jitter[1]):
-            raise ValueError(f"bad detector settings: {self}")
+    BOUNDS = {**dict.fromkeys(("bias", "occlusions_per_s", "occlusion_drift", "swaps_per_s",
+                               "misses_per_s"), at_least(0)),
+              "clean_share": SHARE, "jitter": pair(at_least(0))}
 
 
 CAMERAS = Cameras()
@@ -115,11 +112,11 @@ class ModelConfig(_Settings):
     kernel: int = 3
     dropout: float = 0.1
 
-    def __post_init__(self):
-        if min(self.width, self.blocks, self.kernel) < 1 or self.kernel % 2 == 0:
-            raise ValueError(f"bad model settings: {self} (kernel odd, all at least 1)")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"bad model settings: dropout={self.dropout}")
+    BOUNDS = {**dict.fromkeys(("width", "blocks", "kernel"), at_least(1)),
+              "dropout": PARTIAL_SHARE}
+
+    def other_problems(self) -> list[str]:
+        return [f"kernel={self.kernel} (odd)"] if self.kernel % 2 == 0 else []
 
     @property
     def receptive_field(self) -> int:
@@ -148,11 +145,9 @@ class TrainConfig(_Settings):
     sixd_weight: float = 0.1
     checkpoint_every: int = 250
 
-    def __post_init__(self):
-        if min(self.steps, self.batch, self.frames, self.checkpoint_every) < 1:
-            raise ValueError("steps, batch, frames and checkpoint_every must be at least 1")
-        if self.lr <= 0 or min(self.weight_decay, self.velocity_weight, self.sixd_weight) < 0:
-            raise ValueError("lr above 0; weight_decay and the loss weights at least 0")
+    BOUNDS = {**dict.fromkeys(("steps", "batch", "frames", "checkpoint_every"), at_least(1)),
+              "lr": above(0),
+              **dict.fromkeys(("weight_decay", "velocity_weight", "sixd_weight"), at_least(0))}
 
 
 @dataclass(frozen=True)
@@ -195,13 +190,15 @@ class FitConfig(_Settings):
     focal: float = 0.1
     seed: int = 0
 
-    def __post_init__(self):
-        if min(self.steps, self.frequencies, self.width, self.layers, self.embedding,
-               self.knots) < 1 or not 0 <= self.warmup <= self.steps:
-            raise ValueError(f"bad fit settings: {self} (sizes at least 1, warmup <= steps)")
-        weights = (self.reproject, self.lifter, self.lifter_rot, self.smooth, self.limits,
-                   self.contact, self.warp, self.code, self.focal)
-        if min(weights) < 0 or self.lr <= 0 or self.lr_video <= 0 or self.robust_m <= 0:
-            raise ValueError(f"bad fit settings: {self} (weights at least 0, rates above 0)")
-        if not 1 < self.hfov_deg < 170:
-            raise ValueError(f"bad fit settings: hfov_deg={self.hfov_deg}")
+    BOUNDS = {**dict.fromkeys(("steps", "frequencies", "width", "layers", "embedding",
+                               "knots"), at_least(1)),
+              "warmup": at_least(0),
+              **dict.fromkeys(("reproject", "lifter", "lifter_rot", "smooth", "limits",
+                               "contact", "warp", "code", "focal"), at_least(0)),
+              **dict.fromkeys(("lr", "lr_video", "robust_m"), above(0)),
+              "hfov_deg": within(1, 170, above_low=True, below_high=True)}
+
+    def other_problems(self) -> list[str]:
+        if self.warmup > self.steps:
+            return [f"warmup={self.warmup} (at most steps={self.steps})"]
+        return []
