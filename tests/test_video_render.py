@@ -143,3 +143,33 @@ def test_mediapipe_finds_the_rendered_body_where_it_is(rendered):
     assert seen.mean() > 0.9
     error = np.linalg.norm(found.xy[:, [5, 6, 11, 12]] - pixels[0], axis=-1)[seen]
     assert np.median(error) < 0.06 * height       # a detector's hip is not SMPL's hip
+
+
+def test_a_video_of_nobody_is_counted_not_fatal(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    pytest.importorskip("mediapipe")
+    from motionfield.methods.video.extract import extract_video
+    from motionfield.methods.video.keypoints import KeypointsError
+
+    path = tmp_path / "empty.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (320, 240))
+    for _ in range(6):
+        writer.write(np.full((240, 320, 3), 128, dtype=np.uint8))
+    writer.release()
+    with pytest.raises(KeypointsError, match="found nobody"):
+        extract_video(path)
+    empty = extract_video(path, allow_nobody=True).keypoints
+    assert empty.frames == 6 and not empty.confidence.any()
+
+
+def test_failed_takes_leave_every_method_and_thin_actions_go():
+    from motionfield.methods.video.data import Take
+    from motionfield.methods.video.multi_eval import Rendered
+
+    def take(name):
+        return Take(name, "val", np.zeros((2, 25, 6)), np.zeros((2, 17, 3)))
+
+    sets = [("a", [take("a1"), take("a2"), take("a3")]), ("b", [take("b1"), take("b2")])]
+    seen = {k: None for k in ("a1", "a3", "b2")}
+    kept = Rendered(seen, 30.0, ["a2", "b1"]).usable(sets)
+    assert [(name, [t.id for t in takes]) for name, takes in kept] == [("a", ["a1", "a3"])]

@@ -188,18 +188,20 @@ def _eval_multi(args: argparse.Namespace) -> int:
     if args.actions and args.actions < len(sets):
         every = -(-len(sets) // args.actions)
         sets = sets[::every]
-    seen, extraction_fps = None, None
+    rendered = None
     if args.rendered:
-        takes = [take for _, action in sets for take in action]
-        seen, extraction_fps = multi_eval.rendered_keypoints(takes,
-                                                             workers=args.render_workers)
-    report = multi_eval.evaluate(lifter, sets, config, seen=seen)
+        rendered = multi_eval.rendered_keypoints([take for _, action in sets for take in action],
+                                                 workers=args.render_workers)
+        sets = rendered.usable(sets)
+    report = multi_eval.evaluate(lifter, sets, config,
+                                 seen=rendered and rendered.keypoints)
     report["split"] = args.split
     report["input"] = ("rendered by Blender, MediaPipe Pose" if args.rendered
                        else "projected truth with the detector model")
     if args.rendered:
         report["render"] = multi_eval.render_settings()
-        report["mediapipe_frames_per_second"] = extraction_fps
+        report["mediapipe_frames_per_second"] = rendered.mediapipe_fps
+        report["nobody_found"] = rendered.nobody_found
     report["lifter"] = {k: meta.get(k) for k in ("model", "train", "data", "licence")}
     print(multi_eval.format_table(report))
     print(f"{report['actions']} {args.split} actions, {report['videos']} videos, "

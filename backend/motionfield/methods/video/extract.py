@@ -71,13 +71,16 @@ def open_video(path: str | Path):
 
 def extract_video(path: str | Path, fps: float | None = None, max_frames: int | None = None,
                   progress: Callable[[int, int], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> Extraction:
+                  should_stop: Callable[[], bool] | None = None,
+                  allow_nobody: bool = False) -> Extraction:
     """Keypoints of the person MediaPipe Pose follows through `path`.
 
     fps : the video's framerate where its file does not say (or says wrongly)
     max_frames : read at most this many frames from the start
     progress : called as progress(frames done, frames expected or 0) after each frame
     should_stop : checked before each frame; True stops with `Cancelled`
+    allow_nobody : a video in which MediaPipe finds nobody gives keypoints of confidence 0
+        instead of a KeypointsError (an evaluation counts such videos)
     """
     cv2, pose_module = _modules()
     capture, (count, file_fps, width, height) = open_video(path)
@@ -111,7 +114,7 @@ def extract_video(path: str | Path, fps: float | None = None, max_frames: int | 
     if not rows:
         raise KeypointsError(f"{path}: no frames could be decoded")
     landmarks = np.stack(rows)
-    if np.isnan(landmarks).all():
+    if np.isnan(landmarks).all() and not allow_nobody:
         raise KeypointsError(f"{path}: MediaPipe found nobody in {len(rows)} frames")
     keypoints = from_mediapipe(landmarks, (width, height), fps, f"{path} (MediaPipe Pose)")
     return Extraction(keypoints, landmarks, time.perf_counter() - began)

@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -130,12 +131,28 @@ def observe_take(take: vdata.Take, seen: Keypoints2D | None = None) -> dict:
     return {**observed, "rel_cam": rel_cam, "world": take_pose(take)[1]}
 
 
+@dataclass
+class Rendered:
+    """MediaPipe on the rendered takes: keypoints by take id, its frames per second, and the
+    takes in whose video it found nobody at all (a detector failure, left out of every
+    method alike)."""
+
+    keypoints: dict[str, Keypoints2D]
+    mediapipe_fps: float
+    nobody_found: list[str]
+
+    def usable(self, sets: list[tuple[str, list[vdata.Take]]]
+               ) -> list[tuple[str, list[vdata.Take]]]:
+        """The sets without the failed takes, and without actions left with fewer than 2."""
+        kept = [(name, [t for t in takes if t.id in self.keypoints]) for name, takes in sets]
+        return [(name, takes) for name, takes in kept if len(takes) >= 2]
+
+
 def rendered_keypoints(takes: list[vdata.Take], cache: Path | None = None, workers: int = 2,
-                       progress: bool = True) -> tuple[dict[str, Keypoints2D], float]:
+                       progress: bool = True) -> Rendered:
     """Each take rendered by Blender through its camera (render.py) and read back by
-    MediaPipe: {take id: keypoints}, and MediaPipe's frames per second. Videos and
-    keypoints are kept under `cache` (default: the data cache's video-renders/<settings>)
-    and reused."""
+    MediaPipe. Videos and keypoints are kept under `cache` (default: the data cache's
+    video-renders/<settings>) and reused."""
     from tqdm import tqdm
 
     from motionfield.data.sources import cache_dir
@@ -145,26 +162,33 @@ def rendered_keypoints(takes: list[vdata.Take], cache: Path | None = None, worke
 
     folder = (cache or cache_dir() / "video-renders") / render.settings_key()
     folder.mkdir(parents=True, exist_ok=True)
-    name = {t.id: t.id.replace("/", "__") for t in takes}
+    stem = {t.id: folder / t.id.replace("/", "__") for t in takes}
     missing = {}
     for take in takes:
-        video = folder / f"{name[take.id]}.mp4"
-        if not video.is_file() and not (folder / f"{name[take.id]}.npz").is_file():
+        video = stem[take.id].with_suffix(".mp4")
+        if not video.is_file():
             missing[video] = (lambda take=take: render.make_shot(*take_pose(take),
                                                                  take_view(take), FPS))
     if missing:
         with tqdm(total=len(missing), desc="render", unit="video", disable=not progress) as bar:
             render.render_many(missing, workers, lambda done, total: bar.update(1))
-    found, frames, seconds = {}, 0, 0.0
+    found, nobody, frames, seconds = {}, [], 0, 0.0
     for take in tqdm(takes, desc="MediaPipe", unit="video", disable=not progress):
-        stored = folder / f"{name[take.id]}.npz"
-        if not stored.is_file():
-            extraction = extract_video(folder / f"{name[take.id]}.mp4", fps=FPS)
-            save_keypoints(stored, extraction.keypoints)
+        stored, failed = stem[take.id].with_suffix(".npz"), stem[take.id].with_suffix(".nobody")
+        if not stored.is_file() and not failed.is_file():
+            extraction = extract_video(stem[take.id].with_suffix(".mp4"), fps=FPS,
+                                       allow_nobody=True)
             frames += extraction.keypoints.frames
             seconds += extraction.seconds
-        found[take.id] = read_keypoints(stored)
-    return found, frames / seconds if seconds else float("nan")
+            if extraction.keypoints.confidence.any():
+                save_keypoints(stored, extraction.keypoints)
+            else:
+                failed.touch()
+        if failed.is_file():
+            nobody.append(take.id)
+        else:
+            found[take.id] = read_keypoints(stored)
+    return Rendered(found, frames / seconds if seconds else float("nan"), nobody)
 
 
 def render_settings() -> dict:
