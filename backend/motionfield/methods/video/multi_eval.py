@@ -138,7 +138,7 @@ class Rendered:
     method alike)."""
 
     keypoints: dict[str, Keypoints2D]
-    mediapipe_fps: float
+    mediapipe_fps: float | None  # None: every video was read before (cached)
     nobody_found: list[str]
 
     def usable(self, sets: list[tuple[str, list[vdata.Take]]]
@@ -188,7 +188,7 @@ def rendered_keypoints(takes: list[vdata.Take], cache: Path | None = None, worke
             nobody.append(take.id)
         else:
             found[take.id] = read_keypoints(stored)
-    return Rendered(found, frames / seconds if seconds else float("nan"), nobody)
+    return Rendered(found, frames / seconds if seconds else None, nobody)
 
 
 def render_settings() -> dict:
