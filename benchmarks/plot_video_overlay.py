@@ -73,7 +73,7 @@ def main() -> int:
     starts = np.linspace(0, whole.frames - length, args.clips).round().astype(int)
     clips = [clip(whole, s, length, f"frames {s}-{s + length - 1}") for s in starts]
     lifter, _ = infer.load()
-    answers = reconstruct(lifter, clips, FitConfig(steps=args.steps), joint=True)
+    answers = reconstruct(lifter, clips, FitConfig.of_steps(args.steps), joint=True)
     skel = smpl_skeleton()
     shown = np.linspace(0, length - 1, 3).round().astype(int)
     fig, axes = plt.subplots(args.clips, 4, figsize=(16, 2.9 * args.clips))

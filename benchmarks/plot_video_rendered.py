@@ -22,9 +22,8 @@ import torch  # noqa: E402
 from plot_video_overlay import COCO_BONES, project  # noqa: E402
 
 from motionfield.body.skeleton import smpl_skeleton  # noqa: E402
-from motionfield.data.sources import cache_dir  # noqa: E402
 from motionfield.methods.video import fit as nemo  # noqa: E402
-from motionfield.methods.video import infer, multi_eval, render  # noqa: E402
+from motionfield.methods.video import infer, multi_eval  # noqa: E402
 from motionfield.methods.video.config import FitConfig  # noqa: E402
 from motionfield.methods.video.infer import lift_arrays  # noqa: E402
 
@@ -57,8 +56,7 @@ def main() -> int:
               for t in takes]
     lifter, _ = infer.load()
     lifted = [lift_arrays(lifter, v.pixels, v.confidence) for v in videos]
-    fitted = nemo.fit(videos, lifted, FitConfig(steps=args.steps))
-    folder = cache_dir() / "video-renders" / render.settings_key()
+    fitted = nemo.fit(videos, lifted, FitConfig.of_steps(args.steps))
     moments = np.linspace(0.15, 0.85, 3) * (videos[0].frames - 1)
     parents = smpl_skeleton().parents
     fig, axes = plt.subplots(len(takes), 3, figsize=(9, 3.1 * len(takes)))
@@ -67,7 +65,7 @@ def main() -> int:
         for col, moment in enumerate(moments):
             frame = int(round(match[int(round(moment))])) if row else int(round(moment))
             ax = axes[row, col]
-            ax.imshow(frame_of(folder / f"{take.id.replace('/', '__')}.mp4", frame))
+            ax.imshow(frame_of(multi_eval.rendered_stem(take.id).with_suffix(".mp4"), frame))
             drawn = project(answer.camera, answer.joints[frame])
             for j, parent in enumerate(parents[:22]):
                 if parent >= 0:

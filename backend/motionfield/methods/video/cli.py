@@ -182,7 +182,7 @@ def _lift(args: argparse.Namespace) -> int:
 def _eval_multi(args: argparse.Namespace) -> int:
     from motionfield.methods.video import infer, multi_eval
 
-    config = FitConfig(steps=args.steps, warmup=min(FitConfig.warmup, args.steps // 4))
+    config = FitConfig.of_steps(args.steps)
     lifter, meta = infer.load(Path(args.model) if args.model else None)
     sets = multi_eval.action_sets(args.split, Path(args.data) if args.data else None)
     if args.actions and args.actions < len(sets):
@@ -230,7 +230,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
     if taken and not args.force:
         raise KeypointsError(f"{', '.join(taken)} exist; --force to overwrite")
     try:
-        config = FitConfig(steps=args.steps, warmup=min(FitConfig.warmup, args.steps // 4))
+        config = FitConfig.of_steps(args.steps)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
     use_threads(args.threads)

@@ -198,6 +198,11 @@ class FitConfig(_Settings):
               **dict.fromkeys(("lr", "lr_video", "robust_m"), above(0)),
               "hfov_deg": within(1, 170, above_low=True, below_high=True)}
 
+    @classmethod
+    def of_steps(cls, steps: int) -> FitConfig:
+        """The default fit in `steps` steps, its warm-up at most a quarter of them."""
+        return cls(steps=steps, warmup=min(cls.warmup, steps // 4))
+
     def other_problems(self) -> list[str]:
         if self.warmup > self.steps:
             return [f"warmup={self.warmup} (at most steps={self.steps})"]

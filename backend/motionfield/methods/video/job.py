@@ -120,7 +120,7 @@ def _run(params: dict, arrays: dict[str, np.ndarray], progress: Progress):
             answers = [None] * len(videos)
         else:
             steps = params["steps"]
-            config = FitConfig(steps=steps, warmup=min(FitConfig.warmup, steps // 4))
+            config = FitConfig.of_steps(steps)
             answers = reconstruct(model, videos, config, joint=params["mode"] == "fit",
                                   progress=progress)
             motions = [a.motion for a in answers]

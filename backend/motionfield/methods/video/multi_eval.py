@@ -148,21 +148,30 @@ class Rendered:
         return [(name, takes) for name, takes in kept if len(takes) >= 2]
 
 
+def rendered_stem(take_id: str, cache: Path | None = None) -> Path:
+    """Where a take's rendered video (.mp4) and MediaPipe keypoints (.npz, or .nobody) are
+    kept: under `cache` (default: the data cache's video-renders), in a folder named by
+    the look's digest (render.settings_key)."""
+    from motionfield.data.sources import cache_dir
+    from motionfield.methods.video import render
+
+    folder = (cache or cache_dir() / "video-renders") / render.settings_key()
+    return folder / take_id.replace("/", "__")
+
+
 def rendered_keypoints(takes: list[vdata.Take], cache: Path | None = None, workers: int = 2,
                        progress: bool = True) -> Rendered:
     """Each take rendered by Blender through its camera (render.py) and read back by
-    MediaPipe. Videos and keypoints are kept under `cache` (default: the data cache's
-    video-renders/<settings>) and reused."""
+    MediaPipe. Videos and keypoints are kept (rendered_stem) and reused."""
     from tqdm import tqdm
 
-    from motionfield.data.sources import cache_dir
     from motionfield.methods.video import render
     from motionfield.methods.video.extract import extract_video
     from motionfield.methods.video.keypoints import read_keypoints, save_keypoints
 
-    folder = (cache or cache_dir() / "video-renders") / render.settings_key()
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = {t.id: folder / t.id.replace("/", "__") for t in takes}
+    stem = {t.id: rendered_stem(t.id, cache) for t in takes}
+    for path in set(stem.values()):
+        path.parent.mkdir(parents=True, exist_ok=True)
     missing = {}
     for take in takes:
         video = stem[take.id].with_suffix(".mp4")
@@ -182,11 +191,12 @@ def rendered_keypoints(takes: list[vdata.Take], cache: Path | None = None, worke
             seconds += extraction.seconds
             if extraction.keypoints.confidence.any():
                 save_keypoints(stored, extraction.keypoints)
+                found[take.id] = extraction.keypoints
             else:
                 failed.touch()
         if failed.is_file():
             nobody.append(take.id)
-        else:
+        elif take.id not in found:
             found[take.id] = read_keypoints(stored)
     return Rendered(found, frames / seconds if seconds else None, nobody)
 

@@ -162,9 +162,9 @@ def render(shot_path: Path, video_path: Path, timeout_s: float = 3600) -> None:
 def settings_key() -> str:
     """A digest of every setting that changes the pixels: rendered videos are cached
     under it, so changing a colour renders again."""
+    drawing = 2  # raise when the drawing code changes what these constants do not say
     text = json.dumps([LONG_SIDE, ANTI_ALIASING, FLOOR_SIZE_M, COLOURS, GARMENT, FACE_FEATURES,
-                       HAIR_ABOVE_M, HAIR_BEHIND_M, 2],
-                      sort_keys=True)
+                       HAIR_ABOVE_M, HAIR_BEHIND_M, drawing], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -223,7 +223,7 @@ def _floor(bpy, shot: Shot) -> None:
     bpy.context.scene.collection.objects.link(bpy.data.objects.new("floor", mesh))
 
 
-def _camera(bpy, shot: Shot, width: int) -> None:
+def _camera(bpy, shot: Shot) -> None:
     """Blender's camera axes are the shot's (x right, y up, looking along -z)."""
     import mathutils
 
@@ -269,7 +269,7 @@ def render_in_blender(shot: Shot, video_path: Path) -> None:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     mesh = _body(bpy, shot)
     _floor(bpy, shot)
-    _camera(bpy, shot, shot.size[0])
+    _camera(bpy, shot)
     _scene(bpy, shot, video_path)
     flat = shot.vertices.reshape(len(shot.vertices), -1)
 
