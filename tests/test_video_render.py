@@ -91,6 +91,19 @@ def test_the_settings_key_changes_with_the_look(monkeypatch):
     assert render.settings_key() != key
 
 
+def test_without_bpy_rendering_says_what_to_install(tmp_path, monkeypatch):
+    from motionfield.errors import MotionfieldError
+
+    real = render.importlib.util.find_spec
+    monkeypatch.setattr(render.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "bpy" else real(name, *a))
+    glob, joints = _standing(2)
+    shot = render.make_shot(glob, joints, _front_view(), 30.0)
+    with pytest.raises(MotionfieldError, match=r"needs Blender's bpy"):
+        render.render_many({tmp_path / "v.mp4": lambda: shot}, workers=1)
+    assert not list(tmp_path.iterdir())          # nothing half-written left behind
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> tuple[Path, render.Shot, View]:
     glob, joints = _standing()

@@ -16,6 +16,7 @@ bundled libraries never share a process with torch or MediaPipe. Shots travel as
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from motionfield.errors import MotionfieldError
 
 LONG_SIDE = 960  # pixels: the camera's image is scaled down to at most this (1920 -> 960)
 ANTI_ALIASING = "FXAA"  # 3x faster than 8 samples on the CPU's software OpenGL
@@ -150,13 +153,16 @@ def make_shot(global_rot: np.ndarray, joints: np.ndarray, view, fps: float) -> S
 
 def render(shot_path: Path, video_path: Path, timeout_s: float = 3600) -> None:
     """Render a saved shot to an MP4 in a child Python process with bpy."""
+    if importlib.util.find_spec("bpy") is None:    # the child runs this same Python
+        raise MotionfieldError("rendering needs Blender's bpy module in this Python: "
+                               "pip install -e '.[test]' (bpy 4.5)")
     done = subprocess.run([sys.executable, "-m", "motionfield.methods.video.render",
                            str(shot_path), str(video_path)], capture_output=True, text=True,
                           timeout=timeout_s)
     if done.returncode != 0 or not Path(video_path).is_file():
         tail = (done.stderr or done.stdout)[-2000:]
-        raise RuntimeError(f"rendering {shot_path} failed (exit {done.returncode}); "
-                           f"bpy is needed (pip install -e '.[test]'): {tail}")
+        raise MotionfieldError(f"rendering {shot_path} failed (exit {done.returncode}): "
+                               f"{tail}")
 
 
 def settings_key() -> str:
